@@ -1,0 +1,141 @@
+// The libc symbol table: the project's only Deno.dlopen, each parameter commented with its C type.
+
+/**
+ * Every libc function the project calls. Blocking calls that the host side
+ * makes while the event loop must keep running are declared a second time
+ * with `nonblocking: true` (they then run on Deno's thread pool and return a
+ * Promise); the forked children, which have no event loop, use the plain ones.
+ */
+export const LIBC_SYMBOLS = {
+  // pid_t fork(void)
+  fork: { parameters: [], result: "i32" },
+  // int madvise(void *addr, size_t length, int advice)
+  madvise: { parameters: ["usize", "usize", "i32"], result: "i32" },
+  // int unshare(int flags)
+  unshare: { parameters: ["i32"], result: "i32" },
+  // int setns(int fd, int nstype)
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  // int socketpair(int domain, int type, int protocol, int sv[2])
+  socketpair: { parameters: ["i32", "i32", "i32", "buffer"], result: "i32" },
+  // int socket(int domain, int type, int protocol)
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // ssize_t sendmsg(int sockfd, const struct msghdr *msg, int flags)
+  sendmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  // ssize_t recvmsg(int sockfd, struct msghdr *msg, int flags)
+  recvmsg: { parameters: ["i32", "buffer", "i32"], result: "isize" },
+  // ssize_t recvmsg(int sockfd, struct msghdr *msg, int flags), on the thread pool
+  recvmsgAsync: {
+    name: "recvmsg",
+    parameters: ["i32", "buffer", "i32"],
+    result: "isize",
+    nonblocking: true,
+  },
+  // ssize_t read(int fd, void *buf, size_t count)
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t read(int fd, void *buf, size_t count), on the thread pool
+  readAsync: {
+    name: "read",
+    parameters: ["i32", "buffer", "usize"],
+    result: "isize",
+    nonblocking: true,
+  },
+  // ssize_t write(int fd, const void *buf, size_t count)
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t write(int fd, const void *buf, size_t count), on the thread pool
+  writeAsync: {
+    name: "write",
+    parameters: ["i32", "buffer", "usize"],
+    result: "isize",
+    nonblocking: true,
+  },
+  // int open(const char *pathname, int flags, mode_t mode)
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  // int close(int fd)
+  close: { parameters: ["i32"], result: "i32" },
+  // int close_range(unsigned int first, unsigned int last, int flags)
+  close_range: { parameters: ["u32", "u32", "i32"], result: "i32" },
+  // int dup2(int oldfd, int newfd)
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
+  // int pipe2(int pipefd[2], int flags)
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  // int fcntl(int fd, int cmd, int arg)
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int ioctl(int fd, unsigned long request, void *argp)
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  // pid_t waitpid(pid_t pid, int *wstatus, int options)
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // pid_t waitpid(pid_t pid, int *wstatus, int options), on the thread pool
+  waitpidAsync: {
+    name: "waitpid",
+    parameters: ["i32", "buffer", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // void _exit(int status)
+  _exit: { parameters: ["i32"], result: "void" },
+  // int execve(const char *path, char *const argv[], char *const envp[])
+  execve: { parameters: ["buffer", "buffer", "buffer"], result: "i32" },
+  // uid_t getuid(void)
+  getuid: { parameters: [], result: "u32" },
+  // gid_t getgid(void)
+  getgid: { parameters: [], result: "u32" },
+  // pid_t getpid(void)
+  getpid: { parameters: [], result: "i32" },
+  // pid_t getppid(void)
+  getppid: { parameters: [], result: "i32" },
+  // pid_t setsid(void)
+  setsid: { parameters: [], result: "i32" },
+  // int kill(pid_t pid, int sig)
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  // int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  // int prctl(int option, unsigned long arg2, void *arg3, ...) for PR_SET_SECCOMP
+  prctlPointer: {
+    name: "prctl",
+    parameters: ["i32", "u64", "buffer", "u64", "u64"],
+    result: "i32",
+  },
+  // int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)
+  mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
+  // int umount2(const char *target, int flags)
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
+  // int pivot_root(const char *new_root, const char *put_old)
+  pivot_root: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int chdir(const char *path)
+  chdir: { parameters: ["buffer"], result: "i32" },
+  // int sethostname(const char *name, size_t len)
+  sethostname: { parameters: ["buffer", "usize"], result: "i32" },
+  // int setresuid(uid_t ruid, uid_t euid, uid_t suid)
+  setresuid: { parameters: ["u32", "u32", "u32"], result: "i32" },
+  // int setresgid(gid_t rgid, gid_t egid, gid_t sgid)
+  setresgid: { parameters: ["u32", "u32", "u32"], result: "i32" },
+  // int setgroups(size_t size, const gid_t *list)
+  setgroups: { parameters: ["usize", "buffer"], result: "i32" },
+  // int capset(cap_user_header_t hdrp, const cap_user_data_t datap)
+  capset: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int capget(cap_user_header_t hdrp, cap_user_data_t datap)
+  capget: { parameters: ["buffer", "buffer"], result: "i32" },
+  // int sigprocmask(int how, const sigset_t *set, sigset_t *oldset)
+  sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // sighandler_t signal(int signum, sighandler_t handler)
+  signal: { parameters: ["i32", "usize"], result: "usize" },
+  // int signalfd(int fd, const sigset_t *mask, int flags)
+  signalfd: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // int setrlimit(int resource, const struct rlimit *rlim)
+  setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  // int isatty(int fd)
+  isatty: { parameters: ["i32"], result: "i32" },
+  // int *__errno_location(void)
+  __errno_location: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The opened libc, shared by every wrapper in ffi/. */
+export const libc: Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"] = Deno.dlopen(
+  "libc.so.6",
+  LIBC_SYMBOLS,
+).symbols;
+
+/** Reads errno of the calling thread: call it right after the failing call, on the same thread. */
+export function lastErrno(): number {
+  return new Deno.UnsafePointerView(libc.__errno_location()!).getInt32();
+}

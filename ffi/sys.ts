@@ -1,0 +1,468 @@
+// Typed system calls: each wrapper calls libc once and throws SyscallError(syscall, errno, path) on failure.
+
+import { SyscallError } from "./errno.ts";
+import { lastErrno, libc } from "./libc.ts";
+import { addressOf, cstr, cstrArray, MessageHeader } from "./structs.ts";
+
+/** Throws a SyscallError for `syscall` when `result` is negative; returns the result otherwise. */
+function check<T extends number | bigint>(result: T, syscall: string, path?: string): T {
+  if (result < 0) throw new SyscallError(syscall, lastErrno(), path);
+  return result;
+}
+
+/** Bytes for a path argument, or null for NULL. */
+function pathArg(path: string | null): Uint8Array<ArrayBuffer> | null {
+  return path === null ? null : cstr(path);
+}
+
+// Namespaces and process creation ---------------------------------------------------------
+
+/** clone(2)/unshare(2) namespace flags. */
+export const CLONE = {
+  NEWNS: 0x00020000,
+  NEWCGROUP: 0x02000000,
+  NEWUTS: 0x04000000,
+  NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000,
+  NEWPID: 0x20000000,
+  NEWNET: 0x40000000,
+} as const;
+
+const MADV_DOFORK = 11;
+
+/**
+ * fork(2) from Deno. V8 marks its heap MADV_DONTFORK; one madvise over the
+ * whole user address space undoes that first (it stops with EINVAL at a
+ * special mapping after the real work is done, so its result is ignored).
+ * V8 must be single-threaded; see src/container/single_thread.ts.
+ * The child may make only synchronous calls.
+ */
+export function fork(): number {
+  libc.madvise(0x1000n, 0x7ffffffff000n - 0x1000n, MADV_DOFORK);
+  return check(libc.fork(), "fork");
+}
+
+/** unshare(2). */
+export function unshare(flags: number): void {
+  check(libc.unshare(flags), "unshare");
+}
+
+/** setns(2) into the namespace open at `fd`. */
+export function setns(fd: number, nstype: number, path?: string): void {
+  check(libc.setns(fd, nstype), "setns", path);
+}
+
+/** Terminates the calling process at once, without running any JavaScript cleanup. */
+export function exitNow(code: number): never {
+  libc._exit(code);
+  throw new Error("unreachable");
+}
+
+/** execve(2); returns only by throwing. */
+export function execve(path: string, argv: readonly string[], env: readonly string[]): never {
+  const a = cstrArray(argv);
+  const e = cstrArray(env);
+  libc.execve(cstr(path), a.pointers, e.pointers);
+  throw new SyscallError("execve", lastErrno(), path);
+}
+
+/** The decoded result of waitpid: exit code, or the signal that ended the process. */
+export interface WaitStatus {
+  /** The exit code when the process exited normally. */
+  code: number | null;
+  /** The signal number when the process was killed by a signal. */
+  signal: number | null;
+}
+
+/** Decodes a raw wait status word. */
+export function decodeWaitStatus(status: number): WaitStatus {
+  const sig = status & 0x7f;
+  if (sig === 0) return { code: (status >> 8) & 0xff, signal: null };
+  return { code: null, signal: sig };
+}
+
+/** Blocking waitpid(2) for the forked children; retries on EINTR. */
+export function waitpid(pid: number, options = 0): { pid: number; status: WaitStatus } {
+  const buf = new Int32Array(1);
+  for (;;) {
+    const r = libc.waitpid(pid, new Uint8Array(buf.buffer), options);
+    if (r < 0 && lastErrno() === 4) continue;
+    check(r, "waitpid");
+    return { pid: r, status: decodeWaitStatus(buf[0]!) };
+  }
+}
+
+/** waitpid(2) on Deno's thread pool, for the host side. */
+export async function waitpidAsync(pid: number): Promise<WaitStatus> {
+  const buf = new Int32Array(1);
+  for (;;) {
+    const r = await libc.waitpidAsync(pid, new Uint8Array(buf.buffer), 0);
+    if (r === pid) return decodeWaitStatus(buf[0]!);
+    if (r < 0) {
+      // errno is not reliable across the thread pool; EINTR is the only retryable case.
+      const alive = libc.kill(pid, 0) === 0;
+      if (!alive) return { code: null, signal: null };
+    }
+  }
+}
+
+/** kill(2); a process that is already gone is not an error. */
+export function kill(pid: number, signal: number): boolean {
+  return libc.kill(pid, signal) === 0;
+}
+
+/** prctl(2) with integer arguments. */
+export function prctl(option: number, a2 = 0n, a3 = 0n, a4 = 0n, a5 = 0n): number {
+  return check(libc.prctl(option, a2, a3, a4, a5), "prctl", String(option));
+}
+
+/** prctl option numbers used here. */
+export const PR = {
+  SET_PDEATHSIG: 1,
+  SET_NO_NEW_PRIVS: 38,
+  SET_SECCOMP: 22,
+  CAPBSET_DROP: 24,
+  CAP_AMBIENT: 47,
+  CAP_AMBIENT_RAISE: 2,
+  CAP_AMBIENT_CLEAR_ALL: 4,
+  SET_CHILD_SUBREAPER: 36,
+  SET_KEEPCAPS: 8,
+} as const;
+
+/** Installs a seccomp BPF program (struct sock_filter array) with prctl(PR_SET_SECCOMP). */
+export function installSeccomp(program: Uint8Array): void {
+  const fprog = new Uint8Array(16);
+  const v = new DataView(fprog.buffer);
+  v.setUint16(0, program.length / 8, true);
+  v.setBigUint64(8, addressOf(program), true);
+  check(libc.prctlPointer(PR.SET_SECCOMP, 2n, /* SECCOMP_MODE_FILTER */ fprog, 0n, 0n), "seccomp");
+}
+
+// Identity ---------------------------------------------------------------------------------
+
+/** The real uid of this process. */
+export function getuid(): number {
+  return libc.getuid();
+}
+
+/** The real gid of this process. */
+export function getgid(): number {
+  return libc.getgid();
+}
+
+/** The pid of this process as its own pid namespace sees it. */
+export function getpid(): number {
+  return libc.getpid();
+}
+
+/** The parent's pid. */
+export function getppid(): number {
+  return libc.getppid();
+}
+
+/** setsid(2). */
+export function setsid(): void {
+  check(libc.setsid(), "setsid");
+}
+
+/** setresuid(2) with all three ids equal. */
+export function setuid(uid: number): void {
+  check(libc.setresuid(uid, uid, uid), "setresuid", String(uid));
+}
+
+/** setresgid(2) with all three ids equal. */
+export function setgid(gid: number): void {
+  check(libc.setresgid(gid, gid, gid), "setresgid", String(gid));
+}
+
+/** setgroups(2). */
+export function setgroups(gids: readonly number[]): void {
+  const list = new Uint32Array(gids);
+  check(libc.setgroups(BigInt(gids.length), new Uint8Array(list.buffer)), "setgroups");
+}
+
+/** The five capability sets of a thread as 64-bit masks. */
+export interface CapabilitySets {
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+}
+
+/** capset(2) with _LINUX_CAPABILITY_VERSION_3 for the calling thread. */
+export function capset(sets: CapabilitySets): void {
+  const header = new Uint32Array([0x20080522, 0]);
+  const data = new Uint32Array(6);
+  const lo = (m: bigint) => Number(m & 0xffffffffn);
+  const hi = (m: bigint) => Number((m >> 32n) & 0xffffffffn);
+  data[0] = lo(sets.effective);
+  data[1] = lo(sets.permitted);
+  data[2] = lo(sets.inheritable);
+  data[3] = hi(sets.effective);
+  data[4] = hi(sets.permitted);
+  data[5] = hi(sets.inheritable);
+  check(
+    libc.capset(new Uint8Array(header.buffer), new Uint8Array(data.buffer)),
+    "capset",
+  );
+}
+
+// Files and descriptors ----------------------------------------------------------------------
+
+/** open(2) flags used here. */
+export const O = {
+  RDONLY: 0,
+  WRONLY: 1,
+  RDWR: 2,
+  CREAT: 0o100,
+  EXCL: 0o200,
+  NOCTTY: 0o400,
+  NONBLOCK: 0o4000,
+  DIRECTORY: 0o200000,
+  NOFOLLOW: 0o400000,
+  CLOEXEC: 0o2000000,
+  PATH: 0o10000000,
+} as const;
+
+/** open(2). */
+export function open(path: string, flags: number, mode = 0): number {
+  return check(libc.open(cstr(path), flags, mode), "open", path);
+}
+
+/** close(2); errors are ignored, as the descriptor is gone either way. */
+export function close(fd: number): void {
+  libc.close(fd);
+}
+
+/** close_range(2) from `first` to the last descriptor. */
+export function closeFrom(first: number): void {
+  check(libc.close_range(first, 0xffffffff, 0), "close_range");
+}
+
+/** dup2(2). */
+export function dup2(from: number, to: number): void {
+  check(libc.dup2(from, to), "dup2");
+}
+
+const F_GETFD = 1;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+const F_GETFL = 3;
+const F_SETFL = 4;
+
+/** Sets or clears FD_CLOEXEC on `fd`. */
+export function setCloseOnExec(fd: number, on: boolean): void {
+  const flags = check(libc.fcntl(fd, F_GETFD, 0), "fcntl");
+  check(libc.fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC), "fcntl");
+}
+
+/** Sets or clears O_NONBLOCK on `fd`. */
+export function setNonBlocking(fd: number, on: boolean): void {
+  const flags = check(libc.fcntl(fd, F_GETFL, 0), "fcntl");
+  check(libc.fcntl(fd, F_SETFL, on ? flags | O.NONBLOCK : flags & ~O.NONBLOCK), "fcntl");
+}
+
+/** pipe2(2) with O_CLOEXEC: returns [read end, write end]. */
+export function pipe(): [number, number] {
+  const fds = new Int32Array(2);
+  check(libc.pipe2(new Uint8Array(fds.buffer), O.CLOEXEC), "pipe2");
+  return [fds[0]!, fds[1]!];
+}
+
+/** Synchronous read(2), retrying on EINTR; returns 0 at end of file. */
+export function read(fd: number, buf: Uint8Array): number {
+  for (;;) {
+    const n = Number(libc.read(fd, buf as Uint8Array<ArrayBuffer>, BigInt(buf.length)));
+    if (n < 0 && lastErrno() === 4) continue;
+    return check(n, "read");
+  }
+}
+
+/** read(2) on Deno's thread pool; returns -1 on error (errno is not available across threads). */
+export async function readAsync(fd: number, buf: Uint8Array): Promise<number> {
+  return Number(await libc.readAsync(fd, buf as Uint8Array<ArrayBuffer>, BigInt(buf.length)));
+}
+
+/** Synchronous write(2) of the whole buffer, retrying on EINTR and short writes. */
+export function writeAll(fd: number, buf: Uint8Array): void {
+  let off = 0;
+  while (off < buf.length) {
+    const part = buf.subarray(off) as Uint8Array<ArrayBuffer>;
+    const n = Number(libc.write(fd, part, BigInt(part.length)));
+    if (n < 0 && lastErrno() === 4) continue;
+    off += check(n, "write");
+  }
+}
+
+/** write(2) of the whole buffer on Deno's thread pool; false when the descriptor failed. */
+export async function writeAllAsync(fd: number, buf: Uint8Array): Promise<boolean> {
+  let off = 0;
+  while (off < buf.length) {
+    const part = buf.subarray(off) as Uint8Array<ArrayBuffer>;
+    const n = Number(await libc.writeAsync(fd, part, BigInt(part.length)));
+    if (n <= 0) return false;
+    off += n;
+  }
+  return true;
+}
+
+/** ioctl(2) with a pointer argument. */
+export function ioctl(fd: number, request: number, arg: Uint8Array, what?: string): number {
+  return check(libc.ioctl(fd, BigInt(request), arg as Uint8Array<ArrayBuffer>), "ioctl", what);
+}
+
+/** isatty(3). */
+export function isatty(fd: number): boolean {
+  return libc.isatty(fd) === 1;
+}
+
+// Sockets ------------------------------------------------------------------------------------
+
+/** Socket constants used here. */
+export const SOCK = {
+  AF_UNIX: 1,
+  AF_INET: 2,
+  AF_INET6: 10,
+  STREAM: 1,
+  DGRAM: 2,
+  SEQPACKET: 5,
+  CLOEXEC: 0o2000000,
+} as const;
+
+/** socketpair(2) with SOCK_CLOEXEC. */
+export function socketpair(type: number): [number, number] {
+  const fds = new Int32Array(2);
+  check(
+    libc.socketpair(SOCK.AF_UNIX, type | SOCK.CLOEXEC, 0, new Uint8Array(fds.buffer)),
+    "socketpair",
+  );
+  return [fds[0]!, fds[1]!];
+}
+
+/** socket(2) with SOCK_CLOEXEC. */
+export function socket(domain: number, type: number, protocol = 0): number {
+  return check(libc.socket(domain, type | SOCK.CLOEXEC, protocol), "socket");
+}
+
+const MSG_CMSG_CLOEXEC = 0x40000000;
+
+/** Sends one message, with descriptors attached as SCM_RIGHTS. */
+export function sendMessage(fd: number, payload: Uint8Array, fds: readonly number[] = []): void {
+  const m = new MessageHeader(payload, fds);
+  for (;;) {
+    const r = Number(libc.sendmsg(fd, m.header, 0));
+    if (r < 0 && lastErrno() === 4) continue;
+    check(r, "sendmsg");
+    return;
+  }
+}
+
+/** Receives one message synchronously: the byte count (0 at end of file) and any descriptors. */
+export function receiveMessage(fd: number, buf: Uint8Array): { length: number; fds: number[] } {
+  const m = new MessageHeader(buf);
+  for (;;) {
+    const r = Number(libc.recvmsg(fd, m.header, MSG_CMSG_CLOEXEC));
+    if (r < 0 && lastErrno() === 4) continue;
+    check(r, "recvmsg");
+    return { length: r, fds: m.receivedFds() };
+  }
+}
+
+/** Receives one message on Deno's thread pool; length -1 on error. */
+export async function receiveMessageAsync(
+  fd: number,
+  buf: Uint8Array,
+): Promise<{ length: number; fds: number[] }> {
+  const m = new MessageHeader(buf);
+  const r = Number(await libc.recvmsgAsync(fd, m.header, MSG_CMSG_CLOEXEC));
+  return { length: r, fds: r >= 0 ? m.receivedFds() : [] };
+}
+
+// Mounts ---------------------------------------------------------------------------------------
+
+/** mount(2) flags. */
+export const MS = {
+  RDONLY: 1,
+  NOSUID: 2,
+  NODEV: 4,
+  NOEXEC: 8,
+  REMOUNT: 32,
+  NOATIME: 1024,
+  NODIRATIME: 2048,
+  BIND: 4096,
+  MOVE: 8192,
+  REC: 16384,
+  PRIVATE: 1 << 18,
+  SLAVE: 1 << 19,
+  RELATIME: 1 << 21,
+  STRICTATIME: 1 << 24,
+} as const;
+
+/** mount(2). */
+export function mount(
+  source: string | null,
+  target: string,
+  fstype: string | null,
+  flags: number,
+  data: string | null = null,
+): void {
+  check(
+    libc.mount(pathArg(source), cstr(target), pathArg(fstype), BigInt(flags), pathArg(data)),
+    "mount",
+    target,
+  );
+}
+
+/** umount2(2). */
+export function umount(target: string, flags = 0): void {
+  check(libc.umount2(cstr(target), flags), "umount2", target);
+}
+
+/** MNT_DETACH for {@link umount}. */
+export const MNT_DETACH = 2;
+
+/** pivot_root(2). */
+export function pivotRoot(newRoot: string, putOld: string): void {
+  check(libc.pivot_root(cstr(newRoot), cstr(putOld)), "pivot_root", newRoot);
+}
+
+/** chdir(2). */
+export function chdir(path: string): void {
+  check(libc.chdir(cstr(path)), "chdir", path);
+}
+
+/** sethostname(2). */
+export function sethostname(name: string): void {
+  const b = new TextEncoder().encode(name);
+  check(libc.sethostname(b, BigInt(b.length)), "sethostname", name);
+}
+
+// Signals ----------------------------------------------------------------------------------------
+
+/**
+ * Sets every signal back to its default disposition and clears the blocked
+ * mask, as a fresh process would have it. A raw fork inherits the host side's
+ * state (Deno ignores SIGPIPE) and execve keeps ignored signals ignored.
+ */
+export function resetSignals(): void {
+  for (let sig = 1; sig < 65; sig++) {
+    if (sig === 9 || sig === 19 || sig === 32 || sig === 33) continue; // KILL, STOP, glibc-internal
+    libc.signal(sig, 0n /* SIG_DFL */);
+  }
+  const empty = new Uint8Array(128);
+  libc.sigprocmask(2, /* SIG_SETMASK */ empty, null);
+}
+
+/** Blocks the given signals and returns a signalfd that reports them. */
+export function signalFd(signals: readonly number[]): number {
+  const set = new BigUint64Array(16);
+  for (const s of signals) set[0] = set[0]! | (1n << BigInt(s - 1));
+  const bytes = new Uint8Array(set.buffer);
+  check(libc.sigprocmask(0, /* SIG_BLOCK */ bytes, null), "sigprocmask");
+  return check(libc.signalfd(-1, bytes, 0o2000000 /* SFD_CLOEXEC */), "signalfd");
+}
+
+/** setrlimit(2). */
+export function setrlimit(resource: number, soft: bigint, hard: bigint): void {
+  const r = new BigUint64Array([soft, hard]);
+  check(libc.setrlimit(resource, new Uint8Array(r.buffer)), "setrlimit", String(resource));
+}
