@@ -123,6 +123,8 @@ export const LIBC_SYMBOLS = {
   signalfd: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   // int setrlimit(int resource, const struct rlimit *rlim)
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
+  // int statvfs(const char *path, struct statvfs *buf)
+  statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
   // int isatty(int fd)
   isatty: { parameters: ["i32"], result: "i32" },
   // int *__errno_location(void)

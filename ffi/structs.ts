@@ -44,9 +44,14 @@ export class MessageHeader {
   readonly #iov = new BigUint64Array(2);
   readonly #payload: Uint8Array;
 
-  /** Prepares a header for `payload`, passing `fds` (at most four) as SCM_RIGHTS when sending. */
-  constructor(payload: Uint8Array, fds: readonly number[] = []) {
-    if (fds.length > 4) throw new RangeError(`Too many descriptors: ${fds.length}`);
+  /**
+   * Prepares a header for `payload`: for sending, `fds` (at most four) go as
+   * SCM_RIGHTS; pass "receive" to make room for incoming descriptors instead.
+   */
+  constructor(payload: Uint8Array, fds: readonly number[] | "receive" = []) {
+    if (fds !== "receive" && fds.length > 4) {
+      throw new RangeError(`Too many descriptors: ${fds.length}`);
+    }
     this.#payload = payload;
     this.#iov[0] = addressOf(payload);
     this.#iov[1] = BigInt(payload.length);
@@ -54,7 +59,9 @@ export class MessageHeader {
     hv.setBigUint64(16, addressOf(new Uint8Array(this.#iov.buffer)), true); // msg_iov
     hv.setBigUint64(24, 1n, true); // msg_iovlen
     hv.setBigUint64(32, addressOf(this.#control), true); // msg_control
-    if (fds.length > 0) {
+    if (fds === "receive") {
+      hv.setBigUint64(40, BigInt(CONTROL_SIZE), true);
+    } else if (fds.length > 0) {
       const cv = new DataView(this.#control.buffer);
       const len = 16 + 4 * fds.length; // CMSG_LEN
       cv.setBigUint64(0, BigInt(len), true);
@@ -62,8 +69,6 @@ export class MessageHeader {
       cv.setInt32(12, SCM_RIGHTS, true);
       fds.forEach((fd, i) => cv.setInt32(16 + 4 * i, fd, true));
       hv.setBigUint64(40, BigInt((len + 7) & ~7), true); // msg_controllen = CMSG_SPACE
-    } else {
-      hv.setBigUint64(40, BigInt(CONTROL_SIZE), true);
     }
   }
 

@@ -358,7 +358,7 @@ export function sendMessage(fd: number, payload: Uint8Array, fds: readonly numbe
 
 /** Receives one message synchronously: the byte count (0 at end of file) and any descriptors. */
 export function receiveMessage(fd: number, buf: Uint8Array): { length: number; fds: number[] } {
-  const m = new MessageHeader(buf);
+  const m = new MessageHeader(buf, "receive");
   for (;;) {
     const r = Number(libc.recvmsg(fd, m.header, MSG_CMSG_CLOEXEC));
     if (r < 0 && lastErrno() === 4) continue;
@@ -372,7 +372,7 @@ export async function receiveMessageAsync(
   fd: number,
   buf: Uint8Array,
 ): Promise<{ length: number; fds: number[] }> {
-  const m = new MessageHeader(buf);
+  const m = new MessageHeader(buf, "receive");
   const r = Number(await libc.recvmsgAsync(fd, m.header, MSG_CMSG_CLOEXEC));
   return { length: r, fds: r >= 0 ? m.receivedFds() : [] };
 }
@@ -419,6 +419,26 @@ export function umount(target: string, flags = 0): void {
 
 /** MNT_DETACH for {@link umount}. */
 export const MNT_DETACH = 2;
+
+/**
+ * The mount flags (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, atime flags) of
+ * the mount holding `path`, from statvfs(3). A remount inside a user namespace
+ * must keep the ones the kernel locked.
+ */
+export function mountFlagsOf(path: string): number {
+  const buf = new Uint8Array(112);
+  check(libc.statvfs(cstr(path), buf), "statvfs", path);
+  const f = Number(new DataView(buf.buffer).getBigUint64(72, true)); // f_flag
+  let flags = 0;
+  if (f & 1) flags |= MS.RDONLY;
+  if (f & 2) flags |= MS.NOSUID;
+  if (f & 4) flags |= MS.NODEV;
+  if (f & 8) flags |= MS.NOEXEC;
+  if (f & 1024) flags |= MS.NOATIME;
+  if (f & 2048) flags |= MS.NODIRATIME;
+  if (f & 4096) flags |= MS.RELATIME;
+  return flags;
+}
 
 /** pivot_root(2). */
 export function pivotRoot(newRoot: string, putOld: string): void {

@@ -1,0 +1,154 @@
+// User-namespace id maps: read /etc/subuid and /etc/subgid, plan the maps, write them with newuidmap.
+
+import type { IdMapping, IdRange } from "./spec.ts";
+
+/** One subordinate id range from /etc/subuid or /etc/subgid. */
+export interface SubordinateRange {
+  readonly start: number;
+  readonly count: number;
+}
+
+/**
+ * Finds the ranges granted to a user in the text of /etc/subuid or /etc/subgid,
+ * where each line is `name-or-id:start:count`.
+ *
+ * @example
+ * ```ts
+ * import { parseSubordinateIds } from "./idmap.ts";
+ * const ranges = parseSubordinateIds("alice:100000:65536\n", "alice", 1000);
+ * console.assert(ranges[0]?.start === 100000 && ranges[0]?.count === 65536);
+ * ```
+ */
+export function parseSubordinateIds(
+  text: string,
+  user: string | null,
+  id: number,
+): SubordinateRange[] {
+  const ranges: SubordinateRange[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) continue;
+    const [who, start, count] = line.split(":");
+    if (who === undefined || start === undefined || count === undefined) continue;
+    if (who !== user && who !== String(id)) continue;
+    const s = Number(start);
+    const c = Number(count);
+    if (!Number.isInteger(s) || !Number.isInteger(c) || s < 0 || c <= 0) continue;
+    ranges.push({ start: s, count: c });
+  }
+  return ranges;
+}
+
+/**
+ * Plans the maps: 0 inside is the user; when subordinate ranges exist and the
+ * helpers are installed, ids 1..N inside map onto them in order (the rootless
+ * Podman convention). Otherwise only one id is mapped.
+ */
+export function planIdMapping(
+  uid: number,
+  gid: number,
+  subuids: readonly SubordinateRange[],
+  subgids: readonly SubordinateRange[],
+  helpersInstalled: boolean,
+): IdMapping {
+  const one = (id: number): IdRange[] => [{ inside: 0, outside: id, count: 1 }];
+  if (!helpersInstalled || subuids.length === 0 || subgids.length === 0 || uid === 0) {
+    return { uids: one(uid), gids: one(gid), helpers: false };
+  }
+  const extend = (id: number, ranges: readonly SubordinateRange[]): IdRange[] => {
+    const out = one(id);
+    let next = 1;
+    for (const r of ranges) {
+      out.push({ inside: next, outside: r.start, count: r.count });
+      next += r.count;
+    }
+    return out;
+  };
+  return { uids: extend(uid, subuids), gids: extend(gid, subgids), helpers: true };
+}
+
+/** Formats ranges as the text written to /proc/PID/uid_map. */
+export function formatIdMap(ranges: readonly IdRange[]): string {
+  return ranges.map((r) => `${r.inside} ${r.outside} ${r.count}`).join("\n") + "\n";
+}
+
+/** Finds an executable on the host's PATH (or the usual sbin dirs). */
+export function findHostExecutable(name: string): string | null {
+  const dirs = (Deno.env.get("PATH") ?? "").split(":").concat(["/usr/bin", "/usr/sbin", "/bin"]);
+  for (const dir of dirs) {
+    if (dir === "") continue;
+    try {
+      const info = Deno.statSync(`${dir}/${name}`);
+      if (info.isFile && (info.mode ?? 0) & 0o111) return `${dir}/${name}`;
+    } catch {
+      // not here
+    }
+  }
+  return null;
+}
+
+/** The user's name, from /etc/passwd, or null. */
+function userName(uid: number): string | null {
+  try {
+    for (const line of Deno.readTextFileSync("/etc/passwd").split("\n")) {
+      const f = line.split(":");
+      if (f[2] === String(uid) && f[0]) return f[0];
+    }
+  } catch {
+    // no passwd file
+  }
+  return Deno.env.get("USER") ?? null;
+}
+
+function readOr(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+}
+
+/** What {@link detectIdMapping} found, with the warning to print when only one id is mapped. */
+export interface DetectedMapping {
+  readonly mapping: IdMapping;
+  readonly warning: string | null;
+}
+
+/** Plans the maps for the current user from this machine's files and helpers. */
+export function detectIdMapping(uid: number, gid: number): DetectedMapping {
+  const name = userName(uid);
+  const subuids = parseSubordinateIds(readOr("/etc/subuid"), name, uid);
+  const subgids = parseSubordinateIds(readOr("/etc/subgid"), name, uid);
+  const helpers = findHostExecutable("newuidmap") !== null &&
+    findHostExecutable("newgidmap") !== null;
+  const mapping = planIdMapping(uid, gid, subuids, subgids, helpers);
+  let warning: string | null = null;
+  if (!mapping.helpers && uid !== 0) {
+    warning = !helpers
+      ? "only one id is mapped into the container: install newuidmap and newgidmap (package uidmap) to map a subordinate range"
+      : `only one id is mapped into the container: add a range for "${
+        name ?? uid
+      }" to /etc/subuid and /etc/subgid (e.g. ${name ?? uid}:100000:65536)`;
+  }
+  return { mapping, warning };
+}
+
+/** Runs newuidmap and newgidmap for `pid`; throws an Error naming the helper and its message. */
+export async function writeMapsWithHelpers(pid: number, mapping: IdMapping): Promise<void> {
+  for (
+    const [tool, ranges] of [["newuidmap", mapping.uids], ["newgidmap", mapping.gids]] as const
+  ) {
+    const args = [String(pid)];
+    for (const r of ranges) args.push(String(r.inside), String(r.outside), String(r.count));
+    const path = findHostExecutable(tool) ?? tool;
+    const out = await new Deno.Command(path, { args, stdout: "null", stderr: "piped" }).output();
+    if (!out.success) {
+      const why = new TextDecoder().decode(out.stderr).trim().split("\n").pop() ?? "";
+      throw new Error(
+        `${tool} failed for pid ${pid}: ${
+          why || `exit ${out.code}`
+        }; check /etc/subuid and /etc/subgid`,
+      );
+    }
+  }
+}

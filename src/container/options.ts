@@ -1,0 +1,191 @@
+// The user-facing container options and their translation into a complete ContainerSpec.
+
+import { detectIdMapping } from "./idmap.ts";
+import type { ContainerSpec, MountSpec, NetworkSetup } from "./spec.ts";
+
+/** Docker's default capability set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP. */
+export const DEFAULT_CAPABILITIES = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31]
+  .reduce((m, c) => m | (1n << BigInt(c)), 0n);
+
+/** The default network: 10.0.15.2/30 on eth0 via 10.0.15.1, as the original had it. */
+export const DEFAULT_NETWORK: NetworkSetup = {
+  mode: "tap",
+  address: 0x0a000f02,
+  prefixLength: 30,
+  gateway: 0x0a000f01,
+  mtu: 65520,
+};
+
+/** Options for a container, in the vocabulary of `docker run` and Deno.Command. */
+export interface ContainerOptions {
+  /** Host path of the root filesystem. */
+  root: string;
+  /** INIT: the program to run, resolved along the container's PATH when it has no slash. */
+  command: string;
+  /** INIT's arguments. */
+  args?: readonly string[];
+  /** Hostname; default: a short generated name. */
+  hostname?: string;
+  /** Environment variables added to the defaults (PATH, HOME, HOSTNAME, TERM). */
+  env?: Readonly<Record<string, string>>;
+  /** Working directory inside the container; default "/". */
+  cwd?: string;
+  /** Uid and gid inside the container; default 0:0. */
+  user?: { uid: number; gid: number };
+  /** Bind mounts and tmpfs mounts. */
+  mounts?: readonly MountSpec[];
+  /** Mount the root read-only, with writable tmpfs on /tmp and /run. */
+  readOnly?: boolean;
+  /** Network: false for only lo; true (default once the stack is attached) for eth0 through the stack. */
+  network?: boolean;
+  /** Give INIT a pseudo-terminal. */
+  tty?: boolean;
+  /** Run a minimal reaper as pid 1 that forwards signals to INIT. */
+  init?: boolean;
+  /** The capability mask; default Docker's 14. */
+  capabilities?: bigint;
+  /** A compiled seccomp program, or null for none. */
+  seccomp?: Uint8Array | null;
+  /** Mask and protect /proc and /sys paths as OCI runtimes do; default true. */
+  maskPaths?: boolean;
+  /** Lines for /etc/resolv.conf, or null to leave the rootfs's file alone. */
+  resolvConf?: string | null;
+}
+
+const WORDS = [
+  "amber",
+  "brisk",
+  "cedar",
+  "dusky",
+  "ember",
+  "fable",
+  "gusty",
+  "hazel",
+  "ivory",
+  "jolly",
+  "keen",
+  "lunar",
+  "misty",
+  "noble",
+  "olive",
+  "pouty",
+];
+
+/** A short generated hostname such as "misty-4f2a". */
+export function generateHostname(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(3));
+  const word = WORDS[bytes[0]! % WORDS.length]!;
+  return `${word}-${((bytes[1]! << 8) | bytes[2]!).toString(16).padStart(4, "0")}`;
+}
+
+/** Checks a hostname as sethostname and RFC 1123 accept it; returns an error message or null. */
+export function hostnameProblem(name: string): string | null {
+  if (name.length === 0 || name.length > 64) return `hostname "${name}" must be 1 to 64 characters`;
+  if (
+    !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(
+      name,
+    )
+  ) {
+    return `hostname "${name}" may hold only letters, digits, dots and inner hyphens`;
+  }
+  return null;
+}
+
+/** The error for a container that cannot be described: bad root, bad option value. */
+export class ContainerConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ContainerConfigError";
+  }
+}
+
+/** Builds the complete spec, checking what can be checked on the host first. */
+export function buildSpec(o: ContainerOptions): { spec: ContainerSpec; warning: string | null } {
+  let root: string;
+  try {
+    root = Deno.realPathSync(o.root);
+  } catch {
+    throw new ContainerConfigError(`root ${JSON.stringify(o.root)} does not exist`);
+  }
+  if (!Deno.statSync(root).isDirectory) {
+    throw new ContainerConfigError(`root ${JSON.stringify(o.root)} is not a directory`);
+  }
+  const hostname = o.hostname ?? generateHostname();
+  const problem = hostnameProblem(hostname);
+  if (problem) throw new ContainerConfigError(problem);
+  const uid = Deno.uid() ?? 0;
+  const gid = Deno.gid() ?? 0;
+  const { mapping, warning } = detectIdMapping(uid, gid);
+  const user = o.user ?? { uid: 0, gid: 0 };
+  const mappedUid = mapping.uids.some((r) => r.inside <= user.uid && user.uid < r.inside + r.count);
+  const mappedGid = mapping.gids.some((r) => r.inside <= user.gid && user.gid < r.inside + r.count);
+  if (!mappedUid || !mappedGid) {
+    throw new ContainerConfigError(
+      `user ${user.uid}:${user.gid} is not mapped into the container${
+        mapping.helpers ? "" : ": only 0 is, as no subordinate range is available"
+      }`,
+    );
+  }
+  const env = new Map<string, string>([
+    ["PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+    ["HOSTNAME", hostname],
+    ["HOME", user.uid === 0 ? "/root" : "/"],
+  ]);
+  if (o.tty) env.set("TERM", Deno.env.get("TERM") ?? "xterm");
+  for (const [k, v] of Object.entries(o.env ?? {})) env.set(k, v);
+  for (const m of o.mounts ?? []) {
+    if (!m.target.startsWith("/")) {
+      throw new ContainerConfigError(
+        `mount target ${JSON.stringify(m.target)} must be an absolute path`,
+      );
+    }
+    if (m.type === "bind") {
+      try {
+        Deno.statSync(m.source);
+      } catch {
+        throw new ContainerConfigError(`volume source ${JSON.stringify(m.source)} does not exist`);
+      }
+    }
+  }
+  const network = o.network ? DEFAULT_NETWORK : { ...DEFAULT_NETWORK, mode: "none" as const };
+  const hosts = [
+    "127.0.0.1\tlocalhost",
+    "::1\tlocalhost ip6-localhost ip6-loopback",
+    network.mode === "tap" ? `10.0.15.2\t${hostname}` : `127.0.1.1\t${hostname}`,
+    "",
+  ].join("\n");
+  const spec: ContainerSpec = {
+    root,
+    argv: [o.command, ...(o.args ?? [])],
+    env: [...env].map(([k, v]) => `${k}=${v}`),
+    cwd: o.cwd ?? "/",
+    hostname,
+    uid: user.uid,
+    gid: user.gid,
+    groups: [user.gid],
+    mounts: o.mounts ?? [],
+    readOnly: o.readOnly ?? false,
+    tty: o.tty ?? false,
+    windowSize: o.tty ? terminalSize() : null,
+    init: o.init ?? false,
+    capabilities: o.capabilities ?? DEFAULT_CAPABILITIES,
+    seccomp: o.seccomp ?? null,
+    maskPaths: o.maskPaths ?? true,
+    idMapping: mapping,
+    network,
+    etc: {
+      hostname: hostname + "\n",
+      hosts,
+      resolvConf: o.resolvConf ?? (network.mode === "tap" ? "nameserver 10.0.15.1\n" : null),
+    },
+  };
+  return { spec, warning };
+}
+
+function terminalSize(): { rows: number; columns: number } | null {
+  try {
+    return Deno.consoleSize();
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,315 @@
+// The container init: pid 1 of the new pid namespace, synchronous only, from mounts to execve of INIT.
+//
+// Theory of operation: this runs in a process forked from the host side after
+// the namespaces exist and the id maps are written. There is no event loop
+// here (the threads that would run it did not survive fork), so every call is
+// synchronous. The setup is a plain checklist, top to bottom: root and mounts,
+// pivot_root, read-only root, hostname, network, terminal or stdio, working
+// directory, user, capabilities, no_new_privs and seccomp, then execve. Each
+// step either succeeds or is reported to the host side as one StepFailed
+// message (step, syscall, errno, path), after which the process exits with
+// 125 (setup), 126 (INIT cannot be executed) or 127 (INIT not found).
+
+import { SyscallError } from "../../../ffi/errno.ts";
+import {
+  capset,
+  chdir,
+  close,
+  dup2,
+  execve,
+  exitNow,
+  fork,
+  installSeccomp,
+  ioctl,
+  kill,
+  MNT_DETACH,
+  mount,
+  mountFlagsOf,
+  MS,
+  O,
+  open,
+  pivotRoot,
+  PR,
+  prctl,
+  read,
+  resetSignals,
+  setCloseOnExec,
+  setgid,
+  setgroups,
+  sethostname,
+  setsid,
+  setuid,
+  signalFd,
+  umount,
+  waitpid,
+} from "../../../ffi/sys.ts";
+import { configureInterface, loopbackUp } from "../netconfig.ts";
+import { type MountStep, planMounts, resolveInRoot } from "../mounts.ts";
+import type { ContainerSpec } from "../spec.ts";
+import { send } from "./messages.ts";
+import { reportFailure, step, StepError } from "./steps.ts";
+
+/** Descriptors the init dup2s onto 0, 1 and 2 when there is no terminal. */
+export type Stdio = readonly [number, number, number];
+
+const SIGKILL = 9;
+const SIGCHLD = 17;
+const FORWARDED_SIGNALS = [1, 2, 3, 10, 12, 15, 28] as const; // HUP INT QUIT USR1 USR2 TERM WINCH
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Runs the init checklist and execs INIT; never returns. */
+export function containerInit(spec: ContainerSpec, sock: number, stdio: Stdio): never {
+  try {
+    setupAndExec(spec, sock, stdio);
+  } catch (e) {
+    reportFailure(sock, e);
+  }
+  exitNow(125);
+}
+
+function setupAndExec(spec: ContainerSpec, sock: number, stdio: Stdio): never {
+  step("set the parent death signal", () => prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL)));
+  setupRoot(spec);
+  if (spec.hostname !== "") step("set the hostname", () => sethostname(spec.hostname));
+  step("bring up lo", () => loopbackUp());
+  if (spec.network.mode === "tap") {
+    const n = spec.network;
+    step(
+      "configure eth0",
+      () => configureInterface("eth0", n.address, n.prefixLength, n.gateway, n.mtu),
+    );
+  }
+  const resolved = resolveExecutable(spec);
+  if (spec.init) {
+    runReaper(spec, sock, stdio, resolved);
+  }
+  finishAndExec(spec, sock, stdio, resolved);
+}
+
+/** Mounts everything, pivots into the root and detaches the host's mounts. */
+function setupRoot(spec: ContainerSpec): void {
+  const root = spec.root;
+  step("make the host's mounts private", () => mount(null, "/", null, MS.REC | MS.PRIVATE));
+  step(`bind the root ${root}`, () => mount(root, root, null, MS.BIND | MS.REC));
+  for (const s of planMounts(spec)) applyStep(root, s);
+  step("pivot_root", () => {
+    chdir(root);
+    pivotRoot(".", ".");
+    umount(".", MNT_DETACH);
+    chdir("/");
+  });
+  if (spec.readOnly) step("make the root read-only", () => remountReadOnly("/"));
+  step("remove the staged /etc files", () => {
+    try {
+      Deno.removeSync("/dev/.paranoid-etc", { recursive: true });
+    } catch {
+      // nothing was staged
+    }
+  });
+}
+
+function ensureTarget(path: string, kind: "dir" | "file"): void {
+  try {
+    Deno.statSync(path);
+    return;
+  } catch {
+    // missing: create it
+  }
+  if (kind === "dir") {
+    Deno.mkdirSync(path, { recursive: true });
+  } else {
+    Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")) || "/", { recursive: true });
+    Deno.writeFileSync(path, new Uint8Array(), { mode: 0o644 });
+  }
+}
+
+function remountReadOnly(target: string): void {
+  const flags = mountFlagsOf(target);
+  mount(null, target, null, MS.BIND | MS.REMOUNT | MS.RDONLY | flags);
+}
+
+function applyStep(root: string, s: MountStep): void {
+  const run = () => {
+    switch (s.op) {
+      case "mount": {
+        const target = resolveInRoot(root, s.target);
+        ensureTarget(target, s.targetKind);
+        const source = s.source === null || s.sourceIsHost || s.fstype !== null
+          ? s.source
+          : resolveInRoot(root, s.source);
+        mount(source, target, s.fstype, s.flags, s.data);
+        return;
+      }
+      case "remount-readonly":
+        remountReadOnly(resolveInRoot(root, s.target));
+        return;
+      case "symlink":
+        Deno.symlinkSync(s.target, resolveInRoot(root, s.path));
+        return;
+      case "write": {
+        const path = resolveInRoot(root, s.path);
+        Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+        Deno.writeTextFileSync(path, s.content);
+        return;
+      }
+    }
+  };
+  if (s.op !== "symlink" && s.op !== "write" && s.optional) {
+    try {
+      run();
+    } catch {
+      // optional: the feature is skipped
+    }
+    return;
+  }
+  step(s.step, run);
+}
+
+function envValue(env: readonly string[], name: string): string | undefined {
+  const prefix = name + "=";
+  return env.find((e) => e.startsWith(prefix))?.slice(prefix.length);
+}
+
+/** Finds INIT inside the new root: as given when it holds a slash, else along PATH. */
+function resolveExecutable(spec: ContainerSpec): string {
+  const name = spec.argv[0] ?? "";
+  const notFound = (path: string) =>
+    new StepError("find INIT", new SyscallError("execve", 2, path), 127);
+  if (name === "") throw notFound(name);
+  if (name.includes("/")) return name;
+  for (const dir of (envValue(spec.env, "PATH") ?? DEFAULT_PATH).split(":")) {
+    const candidate = `${dir || "."}/${name}`;
+    try {
+      if (Deno.statSync(candidate).isFile) return candidate;
+    } catch {
+      // keep looking
+    }
+  }
+  throw notFound(name);
+}
+
+const TIOCSCTTY = 0x540e;
+const TIOCSWINSZ = 0x5414;
+const TIOCGPTN = 0x80045430;
+const TIOCSPTLCK = 0x40045431;
+
+/** Opens a pty pair in the container's devpts, sends the master to the host and makes the slave INIT's terminal. */
+function attachTerminal(spec: ContainerSpec, sock: number): void {
+  const master = open("/dev/pts/ptmx", O.RDWR | O.NOCTTY | O.CLOEXEC);
+  const unlock = new Int32Array([0]);
+  ioctl(master, TIOCSPTLCK, new Uint8Array(unlock.buffer), "/dev/pts/ptmx");
+  const number = new Int32Array(1);
+  ioctl(master, TIOCGPTN, new Uint8Array(number.buffer), "/dev/pts/ptmx");
+  const slavePath = `/dev/pts/${number[0]}`;
+  const slave = open(slavePath, O.RDWR | O.NOCTTY);
+  if (spec.windowSize) {
+    const ws = new Uint16Array([spec.windowSize.rows, spec.windowSize.columns, 0, 0]);
+    ioctl(slave, TIOCSWINSZ, new Uint8Array(ws.buffer), slavePath);
+  }
+  send(sock, { t: "pty" }, [master]);
+  close(master);
+  setsid();
+  ioctl(slave, TIOCSCTTY, new Uint8Array(8), slavePath);
+  for (const fd of [0, 1, 2]) dup2(slave, fd);
+  if (slave > 2) close(slave);
+}
+
+function attachStdio(stdio: Stdio): void {
+  setsid();
+  stdio.forEach((fd, i) => {
+    if (fd !== i) dup2(fd, i);
+  });
+}
+
+/** The last steps, in the process that becomes INIT. */
+function finishAndExec(spec: ContainerSpec, sock: number, stdio: Stdio, path: string): never {
+  if (spec.tty) step("attach the terminal", () => attachTerminal(spec, sock));
+  else step("attach stdin, stdout and stderr", () => attachStdio(stdio));
+  step(`change directory to ${spec.cwd}`, () => chdir(spec.cwd));
+  step(`switch to user ${spec.uid}:${spec.gid}`, () => {
+    setgroups(spec.groups);
+    setgid(spec.gid);
+    if (spec.uid !== 0) prctl(PR.SET_KEEPCAPS, 1n);
+    setuid(spec.uid);
+  });
+  step("set capabilities", () => applyCapabilities(spec));
+  step("set no_new_privs", () => prctl(PR.SET_NO_NEW_PRIVS, 1n));
+  step("set the parent death signal", () => prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL)));
+  step("close inherited descriptors", () => closeInherited(sock));
+  resetSignals();
+  if (spec.seccomp) step("install the seccomp filter", () => installSeccomp(spec.seccomp!));
+  try {
+    execve(path, spec.argv, spec.env);
+  } catch (e) {
+    const errno = e instanceof SyscallError ? e.errno : 0;
+    throw new StepError(`execute INIT ${path}`, e, errno === 2 ? 127 : 126);
+  }
+}
+
+const CAP_LAST = 40;
+
+function applyCapabilities(spec: ContainerSpec): void {
+  const keep = spec.capabilities;
+  for (let cap = 0; cap <= CAP_LAST; cap++) {
+    if (keep & (1n << BigInt(cap))) continue;
+    try {
+      prctl(PR.CAPBSET_DROP, BigInt(cap));
+    } catch (e) {
+      // EINVAL: this kernel does not know the capability
+      if (!(e instanceof SyscallError) || e.errno !== 22) throw e;
+    }
+  }
+  const root = spec.uid === 0;
+  capset({ effective: root ? keep : 0n, permitted: keep, inheritable: 0n });
+  prctl(PR.CAP_AMBIENT, BigInt(PR.CAP_AMBIENT_CLEAR_ALL));
+}
+
+/** Closes every descriptor above 2 but the message socket, which closes itself on exec. */
+function closeInherited(sock: number): void {
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    const fd = Number(entry.name);
+    if (fd > 2 && fd !== sock) close(fd);
+  }
+  setCloseOnExec(sock, true);
+}
+
+/**
+ * `--init`: stay as pid 1, run INIT as pid 2, forward signals to it, reap
+ * every orphan, and exit with INIT's status (128+N when it died of signal N).
+ */
+function runReaper(spec: ContainerSpec, sock: number, stdio: Stdio, path: string): never {
+  const sfd = step("block signals for the reaper", () => signalFd([SIGCHLD, ...FORWARDED_SIGNALS]));
+  const child = step("fork INIT", () => fork());
+  if (child === 0) {
+    close(sfd);
+    try {
+      finishAndExec(spec, sock, stdio, path);
+    } catch (e) {
+      reportFailure(sock, e);
+    }
+  }
+  close(sock);
+  const info = new Uint8Array(128); // struct signalfd_siginfo
+  for (;;) {
+    const n = read(sfd, info);
+    if (n < 128) continue;
+    const signo = new DataView(info.buffer).getUint32(0, true);
+    if (signo !== SIGCHLD) {
+      kill(child, signo);
+      continue;
+    }
+    for (;;) {
+      let reaped: ReturnType<typeof waitpid>;
+      try {
+        reaped = waitpid(-1, 1 /* WNOHANG */);
+      } catch {
+        break; // ECHILD
+      }
+      if (reaped.pid <= 0) break;
+      if (reaped.pid === child) {
+        const s = reaped.status;
+        exitNow(s.signal !== null ? 128 + s.signal : s.code ?? 0);
+      }
+    }
+  }
+}

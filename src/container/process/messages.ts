@@ -1,0 +1,86 @@
+// The typed protocol between the host side and the forked children, over a SOCK_SEQPACKET pair.
+
+import { receiveMessage, sendMessage } from "../../../ffi/sys.ts";
+
+/** Host side to child: the maps are in place (or the child should write its own). */
+export interface MapsReady {
+  readonly t: "maps";
+  /** True when the child must write `deny` to setgroups and a one-id map itself. */
+  readonly writeOwn: boolean;
+}
+
+/** Child to host side: the namespaces exist; the maps may now be written for this pid. */
+export interface Unshared {
+  readonly t: "unshared";
+}
+
+/** Child to host side: the descriptor attached is the TAP device (eth0). */
+export interface TapReady {
+  readonly t: "tap";
+}
+
+/** Init to host side: the descriptor attached is the master side of INIT's pseudo-terminal. */
+export interface PtyReady {
+  readonly t: "pty";
+}
+
+/** Child to host side: INIT's pid as the host sees it. */
+export interface Started {
+  readonly t: "started";
+  readonly pid: number;
+}
+
+/** Child to host side: a setup step failed. */
+export interface StepFailed {
+  readonly t: "error";
+  /** The setup step, in words: "mount /proc", "pivot_root", "exec INIT". */
+  readonly step: string;
+  /** The system call that failed. */
+  readonly syscall: string;
+  readonly errno: number;
+  readonly path: string | null;
+}
+
+/** Child to host side: INIT has ended. */
+export interface Exited {
+  readonly t: "exited";
+  readonly code: number | null;
+  readonly signal: number | null;
+}
+
+/** Every message of the protocol. */
+export type Message = MapsReady | Unshared | TapReady | PtyReady | Started | StepFailed | Exited;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Encodes a message for one SEQPACKET datagram. */
+export function encodeMessage(m: Message): Uint8Array {
+  return encoder.encode(JSON.stringify(m));
+}
+
+/** Decodes one datagram; throws a TypeError on anything that is not a known message. */
+export function decodeMessage(bytes: Uint8Array): Message {
+  const value: unknown = JSON.parse(decoder.decode(bytes));
+  if (typeof value !== "object" || value === null || !("t" in value)) {
+    throw new TypeError("Malformed message from the container");
+  }
+  const t = (value as { t: unknown }).t;
+  if (!["maps", "unshared", "tap", "pty", "started", "error", "exited"].includes(String(t))) {
+    throw new TypeError(`Unknown message type "${String(t)}"`);
+  }
+  return value as Message;
+}
+
+/** Sends a message (and optional descriptors) synchronously: usable from the forked children. */
+export function send(fd: number, m: Message, fds: readonly number[] = []): void {
+  sendMessage(fd, encodeMessage(m), fds);
+}
+
+/** Receives one message synchronously; null at end of file. */
+export function receive(fd: number): { message: Message; fds: number[] } | null {
+  const buf = new Uint8Array(4096);
+  const { length, fds } = receiveMessage(fd, buf);
+  if (length === 0) return null;
+  return { message: decodeMessage(buf.subarray(0, length)), fds };
+}

@@ -1,0 +1,58 @@
+// V8 must run single-threaded for fork() to be safe: detect it, and re-execute the CLI with the flag when not.
+
+import { execve } from "../../ffi/sys.ts";
+
+/** The V8 flag that keeps V8's worker threads from being started. */
+export const SINGLE_THREADED_FLAG = "--single-threaded";
+
+/** True when this process has none of V8's platform worker threads. */
+export function isSingleThreaded(): boolean {
+  try {
+    for (const task of Deno.readDirSync("/proc/self/task")) {
+      const name = Deno.readTextFileSync(`/proc/self/task/${task.name}/comm`);
+      if (name.startsWith("V8 DefaultWorke") || name.startsWith("V8 Worker")) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The error a library user sees when forking is not safe in this process. */
+export class NotSingleThreadedError extends Error {
+  constructor() {
+    super(
+      "V8 runs with worker threads in this process, so fork() is not safe: start deno with --v8-flags=--single-threaded",
+    );
+    this.name = "NotSingleThreadedError";
+  }
+}
+
+/** The command that runs this program again with V8 single-threaded: [path, ...argv]. */
+export function singleThreadedCommand(args: readonly string[]): string[] {
+  const exe = Deno.execPath();
+  const main = Deno.mainModule;
+  // A compiled binary has its flags baked in; `deno run` needs the flag and the module again.
+  const compiled = !/(^|\/)deno$/.test(exe);
+  if (compiled) return [exe, ...args];
+  const flags = ["run", "-A", `--v8-flags=${SINGLE_THREADED_FLAG}`, "--no-config"];
+  if (main.startsWith("jsr:") || main.startsWith("https:")) flags.push("--quiet");
+  return [exe, ...flags, main, ...args];
+}
+
+/**
+ * Replaces this process with a copy of itself whose V8 is single-threaded,
+ * unless it already is. The pid and the terminal stay the same. A marker in
+ * the environment stops a loop when the flag cannot take effect.
+ */
+export function ensureSingleThreaded(args: readonly string[]): void {
+  if (isSingleThreaded()) return;
+  if (Deno.env.get("PARANOID_REEXEC") === "1") throw new NotSingleThreadedError();
+  const argv = singleThreadedCommand(args);
+  const env = Object.entries({
+    ...Deno.env.toObject(),
+    PARANOID_REEXEC: "1",
+    DENO_V8_FLAGS: SINGLE_THREADED_FLAG,
+  }).map(([k, v]) => `${k}=${v}`);
+  execve(argv[0]!, argv, env);
+}

@@ -1,0 +1,96 @@
+// What a container is: the complete, validated description that the host side hands to the children.
+
+/** A bind mount of a host path into the container. */
+export interface BindMount {
+  readonly type: "bind";
+  /** Absolute host path. */
+  readonly source: string;
+  /** Absolute path inside the container. */
+  readonly target: string;
+  /** Mount read-only. */
+  readonly readonly: boolean;
+}
+
+/** A fresh tmpfs inside the container. */
+export interface TmpfsMount {
+  readonly type: "tmpfs";
+  /** Absolute path inside the container. */
+  readonly target: string;
+  /** mount(2) data such as "size=64m,mode=1777". */
+  readonly options: string;
+}
+
+/** A mount the user asked for. */
+export type MountSpec = BindMount | TmpfsMount;
+
+/** One line of a uid_map or gid_map: `inside outside count`. */
+export interface IdRange {
+  readonly inside: number;
+  readonly outside: number;
+  readonly count: number;
+}
+
+/** How ids are mapped into the user namespace. */
+export interface IdMapping {
+  readonly uids: readonly IdRange[];
+  readonly gids: readonly IdRange[];
+  /** True when newuidmap/newgidmap must write the maps (more than the user's own id). */
+  readonly helpers: boolean;
+}
+
+/** The network the container gets. */
+export interface NetworkSetup {
+  /** "none": only lo. "tap": eth0 is a TAP whose fd is handed to the host side. */
+  readonly mode: "none" | "tap";
+  /** Container address, prefix length and gateway (uint32) when mode is "tap". */
+  readonly address: number;
+  readonly prefixLength: number;
+  readonly gateway: number;
+  /** The interface MTU. */
+  readonly mtu: number;
+}
+
+/** Files mounted over the rootfs's /etc so that name resolution matches the container. */
+export interface EtcFiles {
+  readonly hostname: string;
+  readonly hosts: string;
+  readonly resolvConf: string | null;
+}
+
+/** Everything the children need to start a container; plain data, so it crosses fork as is. */
+export interface ContainerSpec {
+  /** Absolute host path of the root filesystem. */
+  readonly root: string;
+  /** INIT and its arguments. */
+  readonly argv: readonly string[];
+  /** Environment as K=V strings. */
+  readonly env: readonly string[];
+  /** Working directory inside the container. */
+  readonly cwd: string;
+  /** Hostname in the UTS namespace. */
+  readonly hostname: string;
+  /** Uid and gid INIT runs as, inside the container. */
+  readonly uid: number;
+  readonly gid: number;
+  /** Supplementary groups of INIT. */
+  readonly groups: readonly number[];
+  /** User mounts, applied in order after the standard ones. */
+  readonly mounts: readonly MountSpec[];
+  /** Mount the root read-only (with writable tmpfs on /tmp and /run). */
+  readonly readOnly: boolean;
+  /** Give INIT a pseudo-terminal from the container's own devpts. */
+  readonly tty: boolean;
+  /** Initial terminal size when tty is set. */
+  readonly windowSize: { readonly rows: number; readonly columns: number } | null;
+  /** Run a minimal reaper as pid 1, with INIT as its child. */
+  readonly init: boolean;
+  /** Capability mask for the bounding, effective and permitted sets. */
+  readonly capabilities: bigint;
+  /** The seccomp program (struct sock_filter array) to install last, or null. */
+  readonly seccomp: Uint8Array | null;
+  /** Mask /proc and /sys paths and make some read-only, as OCI runtimes do by default. */
+  readonly maskPaths: boolean;
+  readonly idMapping: IdMapping;
+  readonly network: NetworkSetup;
+  readonly etc: EtcFiles;
+}
