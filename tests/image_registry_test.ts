@@ -31,7 +31,7 @@ async function requireTools(): Promise<void> {
   }
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -124,7 +124,7 @@ async function waitForRegistry(url: string, child: Deno.ChildProcess): Promise<v
 Deno.test("image registry: pushes with skopeo, pulls through the store, refuses a corrupted blob", async () => {
   await requireTools();
   const base = await Deno.makeTempDir({ prefix: "paranoid-registry-" });
-  const port = await freePort();
+  const port = freePort();
   const config = `${base}/config.yml`;
   await Deno.writeTextFile(
     config,
