@@ -155,8 +155,7 @@ async function lstatOrNull(path: string): Promise<Deno.FileInfo | null> {
 }
 
 interface PendingDir {
-  path: string;
-  depth: number;
+  rel: string[];
   entry: TarEntry;
 }
 
@@ -340,12 +339,15 @@ class Extractor {
     const rel = leaf === "" ? parent : [...parent, leaf];
     const path = this.#abs(rel);
     this.#touched.add(rel.join("/"));
+    if (leaf === "" && e.type !== "directory") {
+      throw new UnsafeEntryError(e.name, `a ${e.type} cannot replace the target directory itself`);
+    }
     const existing = leaf === "" ? await Deno.lstat(path) : await lstatOrNull(path);
     switch (e.type) {
       case "directory": {
         if (existing !== null && !existing.isDirectory) await this.#clear(path, existing, false);
         if (existing === null || !existing.isDirectory) await Deno.mkdir(path, { mode: 0o700 });
-        this.#dirs.push({ path, depth: rel.length, entry: e });
+        this.#dirs.push({ rel, entry: e });
         break;
       }
       case "file": {
@@ -395,8 +397,19 @@ class Extractor {
   }
 
   async finish(): Promise<void> {
-    this.#dirs.sort((a, b) => b.depth - a.depth);
-    for (const { path, entry } of this.#dirs) {
+    this.#dirs.sort((a, b) => b.rel.length - a.rel.length);
+    for (const { rel, entry } of this.#dirs) {
+      // A later entry may have replaced this directory or a parent with a symlink: resolve
+      // again, confined, and touch it only if it is still a directory (chmod, chown and utime
+      // follow symlinks).
+      const parent = await this.#walk(entry.name, [], rel.slice(0, -1), false, {
+        links: MAX_LINKS,
+      });
+      if (parent === null) continue;
+      const leaf = rel[rel.length - 1];
+      const path = this.#abs(leaf === undefined ? parent : [...parent, leaf]);
+      const info = await lstatOrNull(path);
+      if (info === null || !info.isDirectory) continue;
       await this.#owner(path, entry, false);
       await Deno.chmod(path, entry.mode);
       await this.#xattrs(path, entry);

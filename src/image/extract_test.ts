@@ -148,6 +148,37 @@ for (const [label, entries, pattern] of hostile) {
   });
 }
 
+Deno.test("extract: does not apply a directory's mode through a symlink that replaced it", async () => {
+  await sandbox(async (target, outside) => {
+    const before = await Deno.stat(outside);
+    await extract([
+      { name: "a/", type: "5", mode: 0o777, mtime: 1000 },
+      { name: "a", type: "2", linkName: outside },
+    ], target);
+    await assert.rejects(
+      extract([
+        { name: "p/q/", type: "5", mode: 0o777, mtime: 1000 },
+        { name: "p", type: "2", linkName: `${outside}/..` },
+      ], target),
+      /"p\/q\/".*symlink "p" pointing outside/,
+    );
+    const after = await Deno.stat(outside);
+    assert.equal(after.mode, before.mode);
+    assert.equal(after.mtime?.getTime(), before.mtime?.getTime());
+    await outsideUntouched(outside);
+  });
+});
+
+Deno.test("extract: refuses a file entry that would replace the target itself", async () => {
+  await sandbox(async (target, outside) => {
+    await assert.rejects(
+      extract([{ name: "./", type: "2", linkName: outside }], target),
+      UnsafeEntryError,
+    );
+    assert.ok((await Deno.lstat(target)).isDirectory);
+  });
+});
+
 Deno.test("extract: applies whiteouts and opaque directories onto earlier layers", async () => {
   await sandbox(async (target) => {
     await extract([
