@@ -1,0 +1,154 @@
+// The gateway's DNS: forwards queries to upstream resolvers over UDP, SERVFAIL when none answers.
+//
+// Theory of operation: each query goes to the upstreams in order from a
+// fresh host socket on an ephemeral port (so replies cannot be confused
+// between queries), waiting `timeoutMs` for a reply whose id matches before
+// moving to the next upstream. When all fail, the answer is a SERVFAIL built
+// from the query (RFC 1035 section 4.1.1). A truncated UDP reply (TC) is
+// passed on as it is: the container's resolver retries over TCP, which the
+// TCP side wires to {@link DnsForwarder.forwardQuery} as well. Upstreams come
+// from configuration as `ADDR[:PORT]` or from the nameservers of
+// /etc/resolv.conf; loopback stubs such as 127.0.0.53 work because this runs
+// on the host. IPv6 upstreams are skipped.
+
+import { buildServfail, DnsMessage } from "../wire/dns.ts";
+import { tryParseIpv4 } from "../wire/ipv4_address.ts";
+
+/** One upstream resolver. */
+export interface DnsUpstream {
+  /** IPv4 address as text. */
+  readonly hostname: string;
+  /** UDP port, 53 by default. */
+  readonly port: number;
+}
+
+/** The per-upstream wait before trying the next one, in ms. */
+export const DEFAULT_DNS_TIMEOUT_MS = 2000;
+
+/** Parses `ADDR[:PORT]` (IPv4 only); throws a `TypeError` otherwise. */
+export function parseUpstream(text: string): DnsUpstream {
+  const m = /^([0-9.]+)(?::([0-9]{1,5}))?$/.exec(text.trim());
+  const port = m?.[2] === undefined ? 53 : Number(m[2]);
+  if (m === null || tryParseIpv4(m[1]!) === undefined || port < 1 || port > 65535) {
+    throw new TypeError(`Invalid DNS upstream, expected ADDR[:PORT]: "${text}"`);
+  }
+  return { hostname: m[1]!, port };
+}
+
+/** Returns the IPv4 nameservers of a resolv.conf text (resolv.conf(5)), in order. */
+export function parseResolvConf(text: string): DnsUpstream[] {
+  const out: DnsUpstream[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^\s*nameserver\s+(\S+)/.exec(line);
+    if (m !== null && tryParseIpv4(m[1]!) !== undefined) out.push({ hostname: m[1]!, port: 53 });
+  }
+  return out;
+}
+
+/** Reads the host's /etc/resolv.conf; an unreadable file gives no upstreams. */
+export function systemUpstreams(path = "/etc/resolv.conf"): DnsUpstream[] {
+  try {
+    return parseResolvConf(Deno.readTextFileSync(path));
+  } catch {
+    return [];
+  }
+}
+
+/** Options for {@link DnsForwarder}. */
+export interface DnsForwarderOptions {
+  /** `ADDR[:PORT]` strings; empty or absent means /etc/resolv.conf. */
+  readonly upstreams?: readonly string[];
+  /** Wait per upstream in ms. */
+  readonly timeoutMs?: number;
+}
+
+/** Forwards DNS queries to upstream resolvers. */
+export class DnsForwarder {
+  /** The resolvers tried, in order. */
+  readonly upstreams: readonly DnsUpstream[];
+  private readonly timeoutMs: number;
+  private readonly open = new Set<Deno.DatagramConn>();
+  private closed = false;
+
+  /** Creates a forwarder; reads /etc/resolv.conf when no upstreams are given. */
+  constructor(options: DnsForwarderOptions = {}) {
+    const configured = options.upstreams ?? [];
+    this.upstreams = configured.length > 0 ? configured.map(parseUpstream) : systemUpstreams();
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_DNS_TIMEOUT_MS;
+  }
+
+  /**
+   * Resolves `query` through the upstreams and returns the reply, or a
+   * SERVFAIL for the query when none answered. Rejects only when `query` has
+   * no DNS header.
+   */
+  forwardQuery = async (query: Uint8Array): Promise<Uint8Array> => {
+    const id = DnsMessage.check(query).id;
+    for (const upstream of this.upstreams) {
+      if (this.closed) break;
+      const reply = await this.ask(upstream, query, id);
+      if (reply !== undefined) return reply;
+    }
+    return buildServfail(query);
+  };
+
+  /** Closes the sockets of queries in flight; they finish with SERVFAIL. */
+  close(): void {
+    this.closed = true;
+    for (const conn of this.open) conn.close();
+    this.open.clear();
+  }
+
+  private async ask(
+    upstream: DnsUpstream,
+    query: Uint8Array,
+    id: number,
+  ): Promise<Uint8Array | undefined> {
+    let conn: Deno.DatagramConn;
+    try {
+      conn = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 });
+    } catch {
+      return undefined;
+    }
+    this.open.add(conn);
+    const timer = setTimeout(() => {
+      if (this.open.delete(conn)) conn.close();
+    }, this.timeoutMs);
+    try {
+      await conn.send(query, {
+        transport: "udp",
+        hostname: upstream.hostname,
+        port: upstream.port,
+      });
+      for (;;) {
+        const [data, addr] = await conn.receive();
+        const from = addr as Deno.NetAddr;
+        if (from.port !== upstream.port || from.hostname !== upstream.hostname) continue;
+        if (data.length < 12 || ((data[0]! << 8) | data[1]!) !== id) continue;
+        return data;
+      }
+    } catch {
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+      if (this.open.delete(conn)) conn.close();
+    }
+  }
+}
+
+/**
+ * Forwards one query with the system's resolvers (or `options`), for callers
+ * without a {@link DnsForwarder} at hand; see {@link DnsForwarder.forwardQuery}.
+ *
+ * @example
+ * ```ts ignore
+ * import { forwardQuery } from "./dns_forwarder.ts";
+ * const reply = await forwardQuery(queryBytes);
+ * ```
+ */
+export function forwardQuery(
+  query: Uint8Array,
+  options: DnsForwarderOptions = {},
+): Promise<Uint8Array> {
+  return new DnsForwarder(options).forwardQuery(query);
+}

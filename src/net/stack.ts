@@ -1,0 +1,238 @@
+// The composition root of the network stack: interface, IPv4, ICMP, UDP and the gateway's services.
+//
+// Theory of operation: the host-side driver owns the I/O. It hands every
+// frame read from the TAP to `receive(frame, now)`, writes every frame given
+// to `send` to the TAP (at once: the buffer is reused after `send` returns),
+// and calls `poll(now)` when the time returned by `pollAt()` comes. Time is
+// milliseconds from any monotonic origin, passed in; the stack never reads
+// a clock. Hooks bring the outside world in: a UDP forwarder (the host bridge),
+// an ICMP echo hook and a DNS resolver; their replies may arrive at any time
+// and are sent at once, stamped with the latest time the stack has seen.
+// `receive` never throws: malformed frames are counted by reason.
+
+import { DEFAULT_NETWORK_CONFIG, type NetworkConfig } from "./config.ts";
+import { Counters, type CounterSnapshot } from "./iface/counters.ts";
+import { type IcmpEchoHook, IcmpProtocol } from "./iface/icmp.ts";
+import { Interface } from "./iface/interface.ts";
+import { Ipv4Layer } from "./iface/ipv4.ts";
+import type { Ipv4Sender, TransportProtocol } from "./iface/protocol.ts";
+import type { ReassemblyLimits } from "./iface/reassembly.ts";
+import { type UdpDatagram, type UdpForwarder, UdpProtocol } from "./iface/udp.ts";
+import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer } from "./services/dhcp_server.ts";
+import { buildServfail } from "./wire/dns.ts";
+import { IpProtocol } from "./wire/ipv4.ts";
+import { MalformedFrame } from "./wire/malformed.ts";
+
+/** The DNS port the gateway answers on. */
+export const DNS_PORT = 53;
+
+/** Something that resolves a DNS query, e.g. `DnsForwarder`. */
+export interface DnsResolver {
+  /** Returns the reply to `query` (a SERVFAIL when upstreams fail). */
+  forwardQuery(query: Uint8Array): Promise<Uint8Array>;
+}
+
+/** The outside world as the stack sees it; every hook is optional. */
+export interface NetworkHooks {
+  /** Carries UDP flows to host sockets; without it, UDP to the outside is refused. */
+  readonly udp?: UdpForwarder;
+  /** Answers echo requests to hosts other than the gateway; without it they are refused. */
+  readonly icmpEcho?: IcmpEchoHook;
+  /** Answers DNS queries to the gateway; without it they get SERVFAIL. */
+  readonly dns?: DnsResolver;
+}
+
+/** Options for {@link NetworkStack}. */
+export interface NetworkStackOptions {
+  /** Addressing and policy; the defaults when absent. */
+  readonly config?: NetworkConfig;
+  /** Writes one frame to the link; the frame is valid only during the call. */
+  readonly send: (frame: Uint8Array) => void;
+  /** The outside world. */
+  readonly hooks?: NetworkHooks;
+  /** Reassembly limits (defaults: 64 datagrams, 4 MiB, 30 s). */
+  readonly reassembly?: ReassemblyLimits;
+  /** DHCP lease time in seconds. */
+  readonly leaseSeconds?: number;
+}
+
+/** Counters for the debug dump: events, drops by reason, and current usage. */
+export interface StackCounters extends CounterSnapshot {
+  /** Partial datagrams waiting for fragments. */
+  readonly reassemblyDatagrams: number;
+  /** Bytes those hold. */
+  readonly reassemblyBytes: number;
+}
+
+/**
+ * The userspace TCP/IP stack for one container link.
+ *
+ * @example
+ * ```ts
+ * import { NetworkStack } from "./stack.ts";
+ * const sent: Uint8Array[] = [];
+ * const stack = new NetworkStack({ send: (frame) => sent.push(frame.slice()) });
+ * stack.receive(new Uint8Array(10), 0); // too short: counted, not thrown
+ * console.assert(stack.counters().drops["eth-truncated"] === 1);
+ * stack.close();
+ * ```
+ */
+export class NetworkStack {
+  /** The configuration in use. */
+  readonly config: NetworkConfig;
+  /** The IPv4 sender that transport protocols (TCP) use. */
+  readonly ipv4: Ipv4Sender;
+  /** The UDP protocol, e.g. to bind more gateway services. */
+  readonly udp: UdpProtocol;
+  /** The ICMP protocol. */
+  readonly icmp: IcmpProtocol;
+  /** The DHCP server bound to gateway port 67. */
+  readonly dhcp: DhcpServer;
+  private readonly stats = new Counters();
+  private readonly iface: Interface;
+  private readonly ip: Ipv4Layer;
+  private readonly dns: DnsResolver | undefined;
+  private closed = false;
+
+  /** Builds the stack; nothing is sent until a frame arrives or a hook delivers. */
+  constructor(options: NetworkStackOptions) {
+    const config = options.config ?? DEFAULT_NETWORK_CONFIG;
+    this.config = config;
+    const send = options.send;
+    this.iface = new Interface(
+      config,
+      (frame) => {
+        if (!this.closed) send(frame);
+      },
+      this.stats,
+      (packet, srcMac, now) => this.ip.input(packet, srcMac, now),
+    );
+    this.ip = new Ipv4Layer(config, this.iface, this.stats, options.reassembly);
+    this.ipv4 = this.ip;
+    const hooks = options.hooks ?? {};
+    this.icmp = new IcmpProtocol(config, this.ip, this.stats, hooks.icmpEcho);
+    this.ip.icmp = this.icmp;
+    this.udp = new UdpProtocol(config, this.ip, this.icmp, this.stats, hooks.udp);
+    this.ip.register(IpProtocol.ICMP, this.icmp);
+    this.ip.register(IpProtocol.UDP, this.udp);
+    this.dhcp = new DhcpServer(config, options.leaseSeconds);
+    this.dns = hooks.dns;
+    this.udp.bind(DHCP_SERVER_PORT, (d) => this.dhcpInput(d));
+    this.udp.bind(DNS_PORT, (d) => this.dnsInput(d));
+  }
+
+  /** Handles one frame from the link. Never throws: bad frames are counted as drops. */
+  receive(frame: Uint8Array, now: number): void {
+    if (this.closed) return;
+    if (now > this.ip.now) this.ip.now = now;
+    this.stats.count("rx-frames");
+    try {
+      this.iface.receive(frame, now);
+    } catch (e) {
+      this.stats.drop(e instanceof MalformedFrame ? e.reason : "internal-error");
+    }
+  }
+
+  /** Runs every timer due at `now` (ARP retries, reassembly, protocol timers, hook timeouts). */
+  poll(now: number): void {
+    if (this.closed) return;
+    if (now > this.ip.now) this.ip.now = now;
+    try {
+      this.iface.poll(now);
+      this.ip.poll(now);
+    } catch {
+      this.stats.drop("internal-error");
+    }
+  }
+
+  /** The earliest time `poll` has work, or undefined when no timer is armed. */
+  pollAt(): number | undefined {
+    if (this.closed) return undefined;
+    const a = this.iface.pollAt();
+    const b = this.ip.pollAt();
+    if (a === undefined) return b;
+    return b === undefined || a < b ? a : b;
+  }
+
+  /** Attaches a transport protocol (TCP is 6), replacing any earlier one for that number. */
+  registerProtocol(n: number, protocol: TransportProtocol): void {
+    this.ip.register(n, protocol);
+  }
+
+  /** A copy of every counter, for a debug dump. */
+  counters(): StackCounters {
+    const usage = this.ip.reassemblyUsage();
+    return {
+      ...this.stats.snapshot(),
+      reassemblyDatagrams: usage.datagrams,
+      reassemblyBytes: usage.bytes,
+    };
+  }
+
+  /**
+   * Stops the stack: later frames and hook replies are ignored and queues are
+   * dropped. Hooks are owned by the caller, who closes them.
+   */
+  close(): void {
+    this.closed = true;
+    this.iface.clear();
+    this.ip.clear();
+  }
+
+  private dhcpInput(d: UdpDatagram): void {
+    let reply;
+    try {
+      reply = this.dhcp.handle(d.payload);
+    } catch (e) {
+      this.stats.drop(e instanceof MalformedFrame ? e.reason : "internal-error");
+      return;
+    }
+    if (reply === undefined) return;
+    this.stats.count("dhcp-replies");
+    this.udp.deliver({
+      src: this.config.gatewayAddress,
+      srcPort: DHCP_SERVER_PORT,
+      dst: reply.dst,
+      dstPort: DHCP_CLIENT_PORT,
+      payload: reply.message,
+    });
+  }
+
+  private dnsInput(d: UdpDatagram): void {
+    if (d.dst !== this.config.gatewayAddress) {
+      this.stats.drop("dns-broadcast");
+      return;
+    }
+    const query = d.payload.slice();
+    const back = (reply: Uint8Array) =>
+      this.udp.deliver({
+        src: d.dst,
+        srcPort: d.dstPort,
+        dst: d.src,
+        dstPort: d.srcPort,
+        payload: reply,
+      });
+    let servfail: Uint8Array;
+    try {
+      servfail = buildServfail(query);
+    } catch (e) {
+      this.stats.drop(e instanceof MalformedFrame ? e.reason : "internal-error");
+      return;
+    }
+    if (this.dns === undefined) {
+      this.stats.count("dns-servfail");
+      back(servfail);
+      return;
+    }
+    this.stats.count("dns-queries");
+    this.dns.forwardQuery(query).then(
+      (reply) => {
+        if (!this.closed) back(reply);
+      },
+      () => {
+        this.stats.count("dns-servfail");
+        if (!this.closed) back(servfail);
+      },
+    );
+  }
+}
