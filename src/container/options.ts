@@ -1,11 +1,8 @@
 // The user-facing container options and their translation into a complete ContainerSpec.
 
+import { DOCKER_DEFAULT_CAPABILITY_MASK } from "./caps.ts";
 import { detectIdMapping } from "./idmap.ts";
 import type { ContainerSpec, MountSpec, NetworkSetup } from "./spec.ts";
-
-/** Docker's default capability set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP. */
-export const DEFAULT_CAPABILITIES = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31]
-  .reduce((m, c) => m | (1n << BigInt(c)), 0n);
 
 /** The default network: 10.0.15.2/30 on eth0 via 10.0.15.1, as the original had it. */
 export const DEFAULT_NETWORK: NetworkSetup = {
@@ -168,7 +165,7 @@ export function buildSpec(o: ContainerOptions): { spec: ContainerSpec; warning: 
     tty: o.tty ?? false,
     windowSize: o.tty ? terminalSize() : null,
     init: o.init ?? false,
-    capabilities: o.capabilities ?? DEFAULT_CAPABILITIES,
+    capabilities: o.capabilities ?? DOCKER_DEFAULT_CAPABILITY_MASK,
     seccomp: o.seccomp ?? null,
     maskPaths: o.maskPaths ?? true,
     idMapping: mapping,

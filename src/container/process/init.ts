@@ -225,7 +225,9 @@ function attachStdio(stdio: Stdio): void {
 function finishAndExec(spec: ContainerSpec, sock: number, stdio: Stdio, path: string): never {
   if (spec.tty) step("attach the terminal", () => attachTerminal(spec, sock));
   else step("attach stdin, stdout and stderr", () => attachStdio(stdio));
+  step("close inherited descriptors", () => closeInherited(sock));
   step(`change directory to ${spec.cwd}`, () => chdir(spec.cwd));
+  step("limit the capability bounding set", () => dropBoundingSet(spec.capabilities));
   step(`switch to user ${spec.uid}:${spec.gid}`, () => {
     setgroups(spec.groups);
     setgid(spec.gid);
@@ -235,21 +237,29 @@ function finishAndExec(spec: ContainerSpec, sock: number, stdio: Stdio, path: st
   step("set capabilities", () => applyCapabilities(spec));
   step("set no_new_privs", () => prctl(PR.SET_NO_NEW_PRIVS, 1n));
   step("set the parent death signal", () => prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL)));
-  step("close inherited descriptors", () => closeInherited(sock));
   resetSignals();
   if (spec.seccomp) step("install the seccomp filter", () => installSeccomp(spec.seccomp!));
   try {
     execve(path, spec.argv, spec.env);
   } catch (e) {
     const errno = e instanceof SyscallError ? e.errno : 0;
+    if (errno === 2 && !exists(path)) throw new StepError("find INIT", e, 127);
     throw new StepError(`execute INIT ${path}`, e, errno === 2 ? 127 : 126);
   }
 }
 
-const CAP_LAST = 40;
+const CAP_LAST = 63;
 
-function applyCapabilities(spec: ContainerSpec): void {
-  const keep = spec.capabilities;
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function dropBoundingSet(keep: bigint): void {
   for (let cap = 0; cap <= CAP_LAST; cap++) {
     if (keep & (1n << BigInt(cap))) continue;
     try {
@@ -259,6 +269,10 @@ function applyCapabilities(spec: ContainerSpec): void {
       if (!(e instanceof SyscallError) || e.errno !== 22) throw e;
     }
   }
+}
+
+function applyCapabilities(spec: ContainerSpec): void {
+  const keep = spec.capabilities;
   const root = spec.uid === 0;
   capset({ effective: root ? keep : 0n, permitted: keep, inheritable: 0n });
   prctl(PR.CAP_AMBIENT, BigInt(PR.CAP_AMBIENT_CLEAR_ALL));

@@ -1,0 +1,25 @@
+// The CLI's dispatcher: subcommands, and the original form when the first word is not one.
+
+import { runCommand } from "./run.ts";
+import { runSpawnHelper } from "./spawn_helper.ts";
+import { VERSION } from "./version.ts";
+import { HELP } from "./help.ts";
+
+/** Runs the CLI with `args` (without the program name) and returns the exit status. */
+export async function cli(args: readonly string[]): Promise<number> {
+  const [first, ...rest] = args;
+  switch (first) {
+    case "run":
+      return await runCommand(rest, args);
+    case "help":
+      console.log(HELP);
+      return 0;
+    case "version":
+      console.log(`paranoid ${VERSION}`);
+      return 0;
+    case "__spawn":
+      return await runSpawnHelper(args);
+    default:
+      return await runCommand(args, args);
+  }
+}

@@ -1,0 +1,127 @@
+// `paranoid [OPTION...] --root=ROOT -- INIT [ARGS...]` and `paranoid run`: start a container and wait for INIT.
+
+import { ContainerStartError } from "../container/process/host.ts";
+import { ContainerConfigError } from "../container/options.ts";
+import { ensureDefaultRootfs } from "../container/default_rootfs.ts";
+import { buildSpec } from "../container/options.ts";
+import { startContainer } from "../container/process/host.ts";
+import { relayTerminal } from "../container/tty.ts";
+import { ensureSingleThreaded } from "../container/single_thread.ts";
+import { parseOptions, UsageError } from "./args.ts";
+import { RUN_OPTIONS, toRunRequest } from "./run_options.ts";
+import { HELP, USAGE } from "./help.ts";
+import { VERSION } from "./version.ts";
+
+const FORWARDED: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"];
+const SIGNAL_NUMBERS: Partial<Record<Deno.Signal, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGTERM: 15,
+};
+
+/** Prints a one-line error prefixed with the program name. */
+export function printError(message: string): void {
+  console.error(`paranoid: ${message}`);
+}
+
+/**
+ * Runs the original command line. `argv` is everything after the program
+ * name (or after `run`); `reexecArgs` is what a single-threaded re-execution
+ * must be given to land here again. Returns the exit status.
+ */
+export async function runCommand(
+  argv: readonly string[],
+  reexecArgs: readonly string[],
+): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseOptions(argv, RUN_OPTIONS);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      printError(`${e.message}\n${USAGE}`);
+      return 2;
+    }
+    throw e;
+  }
+  const o = parsed.options;
+  if (o.has("help")) {
+    console.log(HELP);
+    return 0;
+  }
+  if (o.has("usage")) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (o.has("version")) {
+    console.log(`paranoid ${VERSION}`);
+    return 0;
+  }
+  if (parsed.rest.length === 0) {
+    printError(`no INIT given: say what to run after "--"\n${USAGE}`);
+    return 2;
+  }
+  let request;
+  try {
+    const tty = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+    request = toRunRequest(o, parsed.rest, {
+      cwd: Deno.cwd(),
+      getEnv: (k) => Deno.env.get(k),
+      stdinIsTerminal: tty,
+    });
+  } catch (e) {
+    if (e instanceof UsageError) {
+      printError(e.message);
+      return 2;
+    }
+    throw e;
+  }
+  ensureSingleThreaded(reexecArgs);
+  try {
+    const root = request.container.root ?? await ensureDefaultRootfs();
+    const { spec, warning } = buildSpec({
+      ...request.container,
+      root,
+      command: request.argv[0]!,
+      args: request.argv.slice(1),
+      // The network stack is attached by issue 3's driver; until then only lo.
+      network: false,
+    });
+    if (warning !== null) printError(`warning: ${warning}`);
+    const running = await startContainer(spec, {
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    });
+    let interrupts = 0;
+    const forward = (sig: Deno.Signal) => () => {
+      if (sig === "SIGINT" && ++interrupts >= 3) {
+        printError("third interrupt: killing the container");
+        running.kill(9);
+        return;
+      }
+      running.kill(SIGNAL_NUMBERS[sig]!);
+    };
+    const listeners = FORWARDED.map((sig) => [sig, forward(sig)] as const);
+    for (const [sig, fn] of listeners) Deno.addSignalListener(sig, fn);
+    const relay = running.ptyFd !== null ? relayTerminal(running.ptyFd) : Promise.resolve();
+    const status = await running.status;
+    await relay;
+    for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
+    return status.signal !== null ? 128 + status.signal : status.code ?? 0;
+  } catch (e) {
+    if (e instanceof ContainerStartError) {
+      printError(e.message);
+      return e.exitCode;
+    }
+    if (
+      e instanceof ContainerConfigError || (e instanceof Error && e.name === "DefaultRootfsError")
+    ) {
+      printError(e.message);
+      return 125;
+    }
+    throw e;
+  }
+}
