@@ -134,6 +134,8 @@ export class TcpConnection {
   #sndNxt = 0;
   /** Highest sequence number sent plus one (for go-back-N after a timeout and window probes). */
   #sndMax = 0;
+  /** Like SND.MAX but including an outstanding zero-window probe byte. */
+  #probeMax = 0;
   #sndWnd = 0;
   #maxSndWnd = 0;
   #sndWl1 = 0;
@@ -334,7 +336,7 @@ export class TcpConnection {
   abort(): void {
     if (this.state === "CLOSED") return;
     if (this.state !== "SYN-SENT" && !this.acceptPending && this.state !== "TIME-WAIT") {
-      this.#sendRst(this.#sndNxt, this.#rcv.nxt, true);
+      this.#sendRst(this.#sndMax, this.#rcv.nxt, true);
     }
     this.#terminate("aborted");
   }
@@ -434,6 +436,7 @@ export class TcpConnection {
     this.#sndUna = this.#iss;
     this.#sndNxt = this.#iss;
     this.#sndMax = this.#iss;
+    this.#probeMax = this.#iss;
     this.#sndHead = seqAdd(this.#iss, 1);
     this.#cc.recover = this.#iss;
   }
@@ -575,7 +578,8 @@ export class TcpConnection {
   /** RFC 9293 3.10.7.4 fifth step for the synchronized states; false when the segment is done. */
   #processAck(seg: TcpRepr, now: number): boolean {
     const ack = seg.ack;
-    if (seqGt(ack, this.#sndMax)) {
+    const limit = seqGt(this.#probeMax, this.#sndMax) ? this.#probeMax : this.#sndMax;
+    if (seqGt(ack, limit)) {
       // An ACK for something not yet sent: ACK and drop.
       this.#ackNeeded = true;
       return false;
@@ -637,6 +641,7 @@ export class TcpConnection {
     const acked = seqDiff(ack, this.#sndUna);
     this.#sndUna = ack;
     if (seqLt(this.#sndNxt, ack)) this.#sndNxt = ack;
+    if (seqLt(this.#sndMax, ack)) this.#sndMax = ack; // an accepted window probe
     const dataAcked = Math.min(Math.max(seqDiff(ack, this.#sndHead), 0), this.#sendRing.length);
     if (dataAcked > 0) {
       this.#sendRing.drop(dataAcked);
@@ -770,7 +775,7 @@ export class TcpConnection {
       this.stats.windowProbes++;
       this.#transmit(this.#sndNxt, 1, TcpFlag.ACK, now);
       const end = seqAdd(this.#sndNxt, 1);
-      if (seqGt(end, this.#sndMax)) this.#sndMax = end;
+      if (seqGt(end, this.#probeMax)) this.#probeMax = end;
       this.#persistBackoff++;
     }
   }
@@ -848,7 +853,9 @@ export class TcpConnection {
       }
     }
     if (this.#ackNeeded && s !== "SYN-SENT" && !this.acceptPending) {
-      this.#transmit(this.#sndNxt, 0, TcpFlag.ACK, now);
+      // SND.MAX, not SND.NXT: after a go-back the peer has seen more than SND.NXT and would
+      // find an older sequence number unacceptable (RFC 9293 3.10.7.4 first check).
+      this.#transmit(this.#sndMax, 0, TcpFlag.ACK, now);
     }
     // Timers: retransmission while anything is outstanding (RFC 6298 (5.1)); persist otherwise.
     const outstanding = seqDiff(this.#sndMax, this.#sndUna) > 0 &&
@@ -973,7 +980,7 @@ export class TcpConnection {
 
   #abortWith(reason: TcpResetReason): void {
     if (this.state !== "SYN-SENT" && this.state !== "TIME-WAIT" && !this.acceptPending) {
-      this.#sendRst(this.#sndNxt, this.#rcv.nxt, true);
+      this.#sendRst(this.#sndMax, this.#rcv.nxt, true);
     }
     this.#terminate(reason);
   }

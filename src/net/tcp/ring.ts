@@ -75,6 +75,5 @@ export class ByteRing {
     n = Math.min(n, this.#length);
     this.#head = (this.#head + n) % this.#buf.length;
     this.#length -= n;
-    if (this.#length === 0) this.#head = 0;
   }
 }
