@@ -261,3 +261,38 @@ Deno.test("extract: passes archive xattrs to the hook and refuses overlay ones",
     assert.equal(result.xattrFailures, 1);
   });
 });
+
+Deno.test("extract: overlay-mode layers mount as overlayfs lower dirs with userxattr", async () => {
+  await sandbox(async (target) => {
+    const lower = `${target}/lower`;
+    const upper = `${target}/upper`;
+    const merged = `${target}/merged`;
+    await extract([
+      { name: "etc/hello", data: "hi" },
+      { name: "etc/keep", data: "keep" },
+      { name: "var/cache/old", data: "old" },
+    ], lower);
+    await extract(
+      [
+        { name: "etc/.wh.hello", data: "" },
+        { name: "var/cache/", type: "5" },
+        { name: "var/cache/.wh..wh..opq", data: "" },
+        { name: "var/cache/new", data: "new" },
+      ],
+      upper,
+      { whiteouts: "overlay" },
+    );
+    await Deno.mkdir(merged);
+    // An unprivileged user namespace and mount namespace, as the runtime will use.
+    const script = `mount -t overlay overlay -o lowerdir=${upper}:${lower},userxattr ${merged}` +
+      ` && cd ${merged} && find . -type f | sort`;
+    const out = await new Deno.Command("unshare", {
+      args: ["-Urm", "sh", "-c", script],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim().split("\n");
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    assert.deepEqual(text, ["./etc/keep", "./var/cache/new"]);
+  });
+});
