@@ -1,7 +1,7 @@
 // The gateway's DNS: forwards queries to upstream resolvers over UDP, SERVFAIL when none answers.
 //
 // Theory of operation: each query goes to the upstreams in order from a
-// fresh host socket on an ephemeral port (so replies cannot be confused
+// fresh host socket (node:dgram) on an ephemeral port (so replies cannot be confused
 // between queries), waiting `timeoutMs` for a reply whose id matches before
 // moving to the next upstream. When all fail, the answer is a SERVFAIL built
 // from the query (RFC 1035 section 4.1.1). A truncated UDP reply (TC) is
@@ -11,6 +11,7 @@
 // /etc/resolv.conf; loopback stubs such as 127.0.0.53 work because this runs
 // on the host. IPv6 upstreams are skipped.
 
+import dgram from "node:dgram";
 import { buildServfail, DnsMessage } from "../wire/dns.ts";
 import { tryParseIpv4 } from "../wire/ipv4_address.ts";
 
@@ -67,7 +68,7 @@ export class DnsForwarder {
   /** The resolvers tried, in order. */
   readonly upstreams: readonly DnsUpstream[];
   private readonly timeoutMs: number;
-  private readonly open = new Set<Deno.DatagramConn>();
+  private readonly open = new Set<dgram.Socket>();
   private closed = false;
 
   /** Creates a forwarder; reads /etc/resolv.conf when no upstreams are given. */
@@ -95,44 +96,46 @@ export class DnsForwarder {
   /** Closes the sockets of queries in flight; they finish with SERVFAIL. */
   close(): void {
     this.closed = true;
-    for (const conn of this.open) conn.close();
+    for (const socket of this.open) socket.close();
     this.open.clear();
   }
 
-  private async ask(
+  private ask(
     upstream: DnsUpstream,
     query: Uint8Array,
     id: number,
   ): Promise<Uint8Array | undefined> {
-    let conn: Deno.DatagramConn;
-    try {
-      conn = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 });
-    } catch {
-      return undefined;
-    }
-    this.open.add(conn);
-    const timer = setTimeout(() => {
-      if (this.open.delete(conn)) conn.close();
-    }, this.timeoutMs);
-    try {
-      await conn.send(query, {
-        transport: "udp",
-        hostname: upstream.hostname,
-        port: upstream.port,
-      });
-      for (;;) {
-        const [data, addr] = await conn.receive();
-        const from = addr as Deno.NetAddr;
-        if (from.port !== upstream.port || from.hostname !== upstream.hostname) continue;
-        if (data.length < 12 || ((data[0]! << 8) | data[1]!) !== id) continue;
-        return data;
+    return new Promise((resolve) => {
+      let socket: dgram.Socket;
+      try {
+        socket = dgram.createSocket("udp4");
+      } catch {
+        resolve(undefined);
+        return;
       }
-    } catch {
-      return undefined;
-    } finally {
-      clearTimeout(timer);
-      if (this.open.delete(conn)) conn.close();
-    }
+      let answer: Uint8Array | undefined;
+      const finish = () => {
+        clearTimeout(timer);
+        if (this.open.delete(socket)) socket.close();
+      };
+      const timer = setTimeout(finish, this.timeoutMs);
+      this.open.add(socket);
+      // Settles only once the socket is closed, so no socket outlives its query.
+      socket.on("close", () => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+      socket.on("error", finish);
+      socket.on("message", (data: Uint8Array, from: dgram.RemoteInfo) => {
+        if (from.port !== upstream.port || from.address !== upstream.hostname) return;
+        if (data.length < 12 || ((data[0]! << 8) | data[1]!) !== id) return;
+        answer = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+        finish();
+      });
+      socket.send(query, upstream.port, upstream.hostname, (err) => {
+        if (err !== null && err !== undefined) finish();
+      });
+    });
   }
 }
 
