@@ -1,6 +1,13 @@
 // Tests for safe extraction: ordinary archives, hostile archives and OCI whiteouts
 import assert from "node:assert/strict";
-import { describeResult, extractTar, type FsHooks, UnsafeEntryError } from "./extract.ts";
+import * as zlib from "node:zlib";
+import {
+  describeResult,
+  extractTar,
+  type FsHooks,
+  unpackLayer,
+  UnsafeEntryError,
+} from "./extract.ts";
 import { buildTar, type FixtureEntry, streamOf } from "../../tests/fixtures/tar_builder.ts";
 
 /** A temp dir with `target/` and a sibling `outside/` that must stay untouched. */
@@ -294,5 +301,15 @@ Deno.test("extract: overlay-mode layers mount as overlayfs lower dirs with userx
     const text = new TextDecoder().decode(out.stdout).trim().split("\n");
     assert.ok(out.success, new TextDecoder().decode(out.stderr));
     assert.deepEqual(text, ["./etc/keep", "./var/cache/new"]);
+  });
+});
+
+Deno.test("extract: unpacks a zstd layer blob from a file", async () => {
+  await sandbox(async (target) => {
+    const blob = `${target}/../layer.tar.zst`;
+    const tar = buildTar([{ name: "etc/os-release", data: "ID=test" }]);
+    await Deno.writeFile(blob, zlib.zstdCompressSync(tar));
+    await unpackLayer(blob, `${target}/rootfs`, { chown: false });
+    assert.equal(await Deno.readTextFile(`${target}/rootfs/etc/os-release`), "ID=test");
   });
 });
