@@ -4,7 +4,7 @@ import { ContainerStartError } from "../container/process/host.ts";
 import { ContainerConfigError } from "../container/options.ts";
 import { ensureDefaultRootfs } from "../container/default_rootfs.ts";
 import { buildSpec } from "../container/options.ts";
-import { startContainer } from "../container/process/host.ts";
+import { type RunningContainer, startContainer } from "../container/process/host.ts";
 import { relayTerminal } from "../container/tty.ts";
 import { ensureSingleThreaded } from "../container/single_thread.ts";
 import { parseOptions, UsageError } from "./args.ts";
@@ -90,27 +90,37 @@ export async function runCommand(
       network: false,
     });
     if (warning !== null) printError(`warning: ${warning}`);
-    const running = await startContainer(spec, {
-      stdin: "inherit",
-      stdout: "inherit",
-      stderr: "inherit",
-    });
+    // Listen before starting, so that a signal arriving while INIT starts is not lost.
+    let running: RunningContainer | null = null;
+    const pending: number[] = [];
     let interrupts = 0;
     const forward = (sig: Deno.Signal) => () => {
+      const n = SIGNAL_NUMBERS[sig]!;
       if (sig === "SIGINT" && ++interrupts >= 3) {
         printError("third interrupt: killing the container");
-        running.kill(9);
+        if (running) running.kill(9);
+        else pending.push(9);
         return;
       }
-      running.kill(SIGNAL_NUMBERS[sig]!);
+      if (running) running.kill(n);
+      else pending.push(n);
     };
     const listeners = FORWARDED.map((sig) => [sig, forward(sig)] as const);
     for (const [sig, fn] of listeners) Deno.addSignalListener(sig, fn);
-    const relay = running.ptyFd !== null ? relayTerminal(running.ptyFd) : Promise.resolve();
-    const status = await running.status;
-    await relay;
-    for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
-    return status.signal !== null ? 128 + status.signal : status.code ?? 0;
+    try {
+      running = await startContainer(spec, {
+        stdin: "inherit",
+        stdout: "inherit",
+        stderr: "inherit",
+      });
+      for (const n of pending) running.kill(n);
+      const relay = running.ptyFd !== null ? relayTerminal(running.ptyFd) : Promise.resolve();
+      const status = await running.status;
+      await relay;
+      return status.signal !== null ? 128 + status.signal : status.code ?? 0;
+    } finally {
+      for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
+    }
   } catch (e) {
     if (e instanceof ContainerStartError) {
       printError(e.message);

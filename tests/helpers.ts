@@ -1,0 +1,122 @@
+// Shared helpers for the integration tests: run the CLI as a subprocess, build a busybox root, find things.
+
+/** The repository's main.ts. */
+export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** The outcome of one CLI run. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `deno run -A main.ts ...args` as a real user would, with optional stdin text. */
+export async function paranoid(
+  args: readonly string[],
+  options: { stdin?: string; env?: Record<string, string>; cwd?: string } = {},
+): Promise<RunResult> {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--no-config", MAIN, ...args],
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  });
+  const child = cmd.spawn();
+  if (options.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(options.stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const d = new TextDecoder();
+  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+}
+
+/** Finds the host's busybox; integration tests fail loudly when it is missing. */
+export function hostBusybox(): string {
+  for (const p of ["/bin/busybox", "/usr/bin/busybox"]) {
+    try {
+      if (Deno.statSync(p).isFile) return p;
+    } catch {
+      // next
+    }
+  }
+  throw new Error("busybox is missing: install the Debian package busybox-static");
+}
+
+/** Builds a fresh busybox root in a temporary directory, owned by the test user. */
+export async function makeBusyboxRoot(): Promise<string> {
+  const busybox = hostBusybox();
+  const root = await Deno.makeTempDir({ prefix: "paranoid-root-" });
+  await Deno.chmod(root, 0o755);
+  for (
+    const d of [
+      "bin",
+      "sbin",
+      "usr/bin",
+      "usr/sbin",
+      "etc",
+      "proc",
+      "sys",
+      "dev",
+      "root",
+      "tmp",
+      "run",
+    ]
+  ) {
+    await Deno.mkdir(`${root}/${d}`, { recursive: true });
+  }
+  await Deno.chmod(`${root}/tmp`, 0o1777);
+  await Deno.copyFile(busybox, `${root}/bin/busybox`);
+  await Deno.chmod(`${root}/bin/busybox`, 0o755);
+  const list = await new Deno.Command(busybox, { args: ["--list-full"], stdout: "piped" }).output();
+  for (const applet of new TextDecoder().decode(list.stdout).split("\n")) {
+    if (applet === "" || applet.endsWith("/busybox")) continue;
+    await Deno.symlink("/bin/busybox", `${root}/${applet}`).catch(() => {});
+  }
+  await Deno.writeTextFile(
+    `${root}/etc/passwd`,
+    "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n",
+  );
+  await Deno.writeTextFile(`${root}/etc/group`, "root:x:0:\ntty:x:5:\nuser:x:1000:\n");
+  for (const f of ["hostname", "hosts", "resolv.conf"]) {
+    await Deno.writeTextFile(`${root}/etc/${f}`, "");
+  }
+  return root;
+}
+
+/** Removes a root made by makeBusyboxRoot, even where the container changed owners inside it. */
+export async function removeRoot(root: string): Promise<void> {
+  await Deno.remove(root, { recursive: true }).catch(async () => {
+    // Files chowned to subordinate ids can only be removed from inside a user namespace.
+    await new Deno.Command("unshare", { args: ["-Ur", "rm", "-rf", root] }).output().catch(
+      () => {},
+    );
+  });
+}
+
+/** Pids of processes whose command line contains `marker`, other than this test's own. */
+export function processesWith(marker: string): number[] {
+  const found: number[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${e.name}/cmdline`).replaceAll("\0", " ");
+      if (cmdline.includes(marker)) found.push(Number(e.name));
+    } catch {
+      // gone
+    }
+  }
+  return found.filter((p) => p !== Deno.pid);
+}
+
+/** Waits until `check` is true, polling; throws after `tries` attempts. */
+export async function eventually(check: () => boolean, what: string, tries = 100): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
