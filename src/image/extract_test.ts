@@ -92,6 +92,18 @@ Deno.test("extract: replaces an existing symlink instead of writing through it",
   });
 });
 
+Deno.test("extract: strips the leading slash of absolute names and stays inside", async () => {
+  await sandbox(async (target, outside) => {
+    await extract(
+      [{ name: `${outside}/keep`, data: "bad" }, { name: "/etc/x", data: "1" }],
+      target,
+    );
+    assert.equal(await Deno.readTextFile(`${target}${outside}/keep`), "bad");
+    assert.equal(await Deno.readTextFile(`${target}/etc/x`), "1");
+    await outsideUntouched(outside);
+  });
+});
+
 Deno.test("extract: follows a planted symlink that stays inside the target", async () => {
   await sandbox(async (target, outside) => {
     await extract([
