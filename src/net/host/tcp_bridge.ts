@@ -1,0 +1,298 @@
+// Bridges TCP connections of the userspace stack to host sockets, with backpressure both ways.
+//
+// Container -> host: a container SYN is held until Deno.connect to the mapped destination
+// settles; success sends the SYN-ACK, failure an RST ("connection refused"). Data read from the
+// TCP receive buffer is consumed only after the host write completes, so a slow host peer
+// closes the window the container sees. Host -> container: the host socket is read only while
+// the TCP send buffer has room, and never more than that room, so a slow container stops the
+// reads (and the host kernel's buffers fill). EOF travels both ways as a half-close.
+
+import { mapDestination, type NetworkConfig } from "../config.ts";
+import type { TcpConnection } from "../tcp/connection.ts";
+import type { TcpAcceptRequest, TcpLayer } from "../tcp/layer.ts";
+
+/** Options for {@link TcpBridge}. */
+export interface TcpBridgeOptions {
+  /** Addressing and policy: where container destinations lead on the host. */
+  config: NetworkConfig;
+  /** Dials a host destination; default `Deno.connect`. */
+  dial?: (hostname: string, port: number) => Promise<Deno.Conn>;
+  /** Largest single read from or write to a host socket; default 64 KiB. */
+  chunkSize?: number;
+}
+
+/** Bridge counters. */
+export interface TcpBridgeStats {
+  /** Container connections whose host connect succeeded. */
+  accepted: number;
+  /** Container connections refused (no route, policy, or failed host connect). */
+  refused: number;
+  /** Connections published into the container. */
+  published: number;
+  /** Bytes carried container -> host. */
+  bytesToHost: number;
+  /** Bytes carried host -> container. */
+  bytesToContainer: number;
+}
+
+/**
+ * Connects a {@link TcpLayer} to host sockets: installs itself as the layer's accept hook.
+ *
+ * @example
+ * ```ts ignore
+ * const tcp = new TcpLayer({ sender: stack.ipv4, mss: stack.config.mtu - 40 });
+ * stack.registerProtocol(6, tcp);
+ * const bridge = new TcpBridge(tcp, { config: stack.config });
+ * // later: bridge.close();
+ * ```
+ */
+export class TcpBridge {
+  /** Counters. */
+  readonly stats: TcpBridgeStats = {
+    accepted: 0,
+    refused: 0,
+    published: 0,
+    bytesToHost: 0,
+    bytesToContainer: 0,
+  };
+  readonly #tcp: TcpLayer;
+  readonly #config: NetworkConfig;
+  readonly #dial: (hostname: string, port: number) => Promise<Deno.Conn>;
+  readonly #chunk: number;
+  readonly #pipes = new Set<Pipe>();
+  readonly #listeners = new Set<Deno.Listener>();
+  #nextPort = 49152;
+  #closed = false;
+
+  /** Creates the bridge and sets `tcp.accept`. */
+  constructor(tcp: TcpLayer, options: TcpBridgeOptions) {
+    this.#tcp = tcp;
+    this.#config = options.config;
+    this.#dial = options.dial ??
+      ((hostname, port) => Deno.connect({ hostname, port, transport: "tcp" }));
+    this.#chunk = options.chunkSize ?? 64 * 1024;
+    tcp.accept = (req) => this.#accept(req);
+  }
+
+  /** Number of bridged connections with an open host socket. */
+  get active(): number {
+    return this.#pipes.size;
+  }
+
+  /**
+   * Published ports: pipes an accepted host connection into the container by an active open
+   * from the gateway address (or `src`) to `dst:dstPort`. Returns the TCP connection.
+   */
+  publish(
+    hostConn: Deno.Conn,
+    dstPort: number,
+    dst: number = this.#config.containerAddress,
+    src: number = this.#config.gatewayAddress,
+  ): TcpConnection {
+    if (this.#closed) {
+      hostConn.close();
+      throw new Error("TCP bridge is closed");
+    }
+    const srcPort = this.#pickPort(src, dst, dstPort);
+    const conn = this.#tcp.connect(src, srcPort, dst, dstPort);
+    this.stats.published++;
+    this.#startPipe(conn, hostConn);
+    return conn;
+  }
+
+  /** Accepts from `listener` until it or the bridge closes, publishing each connection. */
+  async serve(listener: Deno.Listener, dstPort: number, dst?: number): Promise<void> {
+    this.#listeners.add(listener);
+    try {
+      for (;;) {
+        let c: Deno.Conn;
+        try {
+          c = await listener.accept();
+        } catch {
+          return;
+        }
+        try {
+          this.publish(c, dstPort, dst);
+        } catch {
+          return;
+        }
+      }
+    } finally {
+      this.#listeners.delete(listener);
+    }
+  }
+
+  /** Closes every host socket and listener the bridge holds and resets their connections. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const l of this.#listeners) {
+      try {
+        l.close();
+      } catch { /* already closed */ }
+    }
+    for (const p of [...this.#pipes]) p.shutdown(true);
+    if (this.#tcp.accept) this.#tcp.accept = undefined;
+  }
+
+  #accept(req: TcpAcceptRequest): boolean | Promise<boolean> {
+    const hostname = this.#closed ? null : mapDestination(this.#config, req.dst);
+    if (hostname === null) {
+      this.stats.refused++;
+      return false;
+    }
+    return this.#dial(hostname, req.dstPort).then(
+      (sock) => {
+        if (this.#closed || req.connection.state === "CLOSED") {
+          sock.close();
+          return false;
+        }
+        this.stats.accepted++;
+        this.#startPipe(req.connection, sock);
+        return true;
+      },
+      () => {
+        this.stats.refused++;
+        return false;
+      },
+    );
+  }
+
+  #startPipe(conn: TcpConnection, sock: Deno.Conn): void {
+    const p = new Pipe(conn, sock, this.#chunk, this.stats, () => this.#pipes.delete(p));
+    this.#pipes.add(p);
+    p.start();
+  }
+
+  #pickPort(src: number, dst: number, dstPort: number): number {
+    for (let i = 0; i < 16384; i++) {
+      const port = this.#nextPort;
+      this.#nextPort = port >= 65535 ? 49152 : port + 1;
+      if (!this.#tcp.find(src, port, dst, dstPort)) return port;
+    }
+    throw new Error(`No free source port towards "${dstPort}"`);
+  }
+}
+
+/** One bridged connection: a TCP connection and a host socket. */
+class Pipe {
+  readonly #conn: TcpConnection;
+  readonly #sock: Deno.Conn;
+  readonly #chunk: number;
+  readonly #stats: TcpBridgeStats;
+  readonly #done: () => void;
+  #writing = false;
+  #hostWriteShut = false;
+  #hostEof = false;
+  #closed = false;
+  #wakeReader: (() => void) | undefined;
+
+  constructor(
+    conn: TcpConnection,
+    sock: Deno.Conn,
+    chunk: number,
+    stats: TcpBridgeStats,
+    done: () => void,
+  ) {
+    this.#conn = conn;
+    this.#sock = sock;
+    this.#chunk = chunk;
+    this.#stats = stats;
+    this.#done = done;
+  }
+
+  start(): void {
+    const c = this.#conn;
+    c.ondata = () => this.#toHost();
+    c.onend = () => this.#toHost();
+    c.onwritable = () => this.#wake();
+    c.onclose = () => this.shutdown(false);
+    void this.#fromHost();
+    this.#toHost();
+  }
+
+  /** Closes the host socket; with `reset`, also resets the TCP connection. */
+  shutdown(reset: boolean): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (reset) this.#conn.abort();
+    try {
+      this.#sock.close();
+    } catch { /* already closed */ }
+    this.#wake();
+    this.#done();
+  }
+
+  #wake(): void {
+    const w = this.#wakeReader;
+    this.#wakeReader = undefined;
+    w?.();
+  }
+
+  /** Container -> host: write what is readable; consume it only once the host took it. */
+  #toHost(): void {
+    if (this.#writing || this.#closed) return;
+    const c = this.#conn;
+    const chunk = c.peek(this.#chunk);
+    if (chunk.length === 0) {
+      if (c.eof && !this.#hostWriteShut) {
+        // The container sent FIN: half-close the host side.
+        this.#hostWriteShut = true;
+        this.#sock.closeWrite().then(() => this.#maybeFinished(), () => this.shutdown(true));
+      }
+      return;
+    }
+    this.#writing = true;
+    this.#sock.write(chunk).then(
+      (n) => {
+        this.#writing = false;
+        this.#stats.bytesToHost += n;
+        c.consume(n);
+        this.#toHost();
+      },
+      () => {
+        this.#writing = false;
+        this.shutdown(true);
+      },
+    );
+  }
+
+  /** Host -> container: read only as much as the TCP send buffer can take. */
+  async #fromHost(): Promise<void> {
+    const c = this.#conn;
+    const buf = new Uint8Array(this.#chunk);
+    try {
+      for (;;) {
+        while (!this.#closed && c.writable === 0) {
+          if (c.state === "CLOSED") return;
+          await new Promise<void>((r) => this.#wakeReader = r);
+        }
+        if (this.#closed) return;
+        const n = await this.#sock.read(buf.subarray(0, Math.min(buf.length, c.writable)));
+        if (this.#closed) return;
+        if (n === null) {
+          // Host EOF: FIN to the container.
+          this.#hostEof = true;
+          c.shutdownWrite();
+          this.#maybeFinished();
+          return;
+        }
+        const w = c.write(buf.subarray(0, n));
+        this.#stats.bytesToContainer += w;
+        if (w < n) {
+          // The connection stopped accepting data (reset or closed under us).
+          this.shutdown(true);
+          return;
+        }
+      }
+    } catch {
+      // Host read failed (reset by the peer, or closed by shutdown).
+      if (!this.#closed) this.shutdown(true);
+    }
+  }
+
+  /** Both directions finished: the host socket is no longer needed. */
+  #maybeFinished(): void {
+    if (this.#hostEof && this.#hostWriteShut && !this.#writing) this.shutdown(false);
+  }
+}
