@@ -235,7 +235,12 @@ export class RegistryClient {
         res.status,
       );
     }
-    const body = await res.json() as { token?: string; access_token?: string };
+    let body: { token?: string; access_token?: string };
+    try {
+      body = await res.json();
+    } catch (e) {
+      throw new RegistryError(`Token response from "${url.origin}" is not JSON: ${e}`);
+    }
     const token = body.token ?? body.access_token;
     if (!token) throw new RegistryError(`Token response from "${url.origin}" has no token`);
     this.#tokens.set(key, token);
