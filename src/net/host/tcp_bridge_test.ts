@@ -30,7 +30,13 @@ class Harness {
 
   constructor(bufferSize = 256 * 1024) {
     const wake = () => this.#schedulePoll();
-    const common = { mss: MSS, sendBufferSize: bufferSize, recvBufferSize: bufferSize, wake };
+    const common = {
+      mss: MSS,
+      sendBufferSize: bufferSize,
+      recvBufferSize: bufferSize,
+      timeWait: 50,
+      wake,
+    };
     this.container = new TcpLayer({ ...common, sender: this.#sender(() => this.stack) });
     this.stack = new TcpLayer({ ...common, sender: this.#sender(() => this.container) });
     this.bridge = new TcpBridge(this.stack, { config: DEFAULT_NETWORK_CONFIG });

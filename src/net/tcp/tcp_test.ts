@@ -453,3 +453,52 @@ Deno.test("tcp: a new SYN may reuse a 4-tuple in TIME-WAIT", () => {
   p.expect(SYN | ACK);
   assert.equal(p.tcp.connectionCount, 1);
 });
+
+Deno.test("tcp: RTT samples set the RTO (RFC 6298 2.2-2.4); retransmitted segments are not timed", () => {
+  const p = new ScriptedPeer({ minRto: 10 });
+  const c = established(p);
+  c.write(new Uint8Array(10));
+  p.expect(ACK | PSH);
+  p.advance(100);
+  p.send({ flags: ACK, seq: PISN + 1, ack: ISN + 11 });
+  assert.equal(c.rto, 300, "first sample R=100: SRTT=100, RTTVAR=50, RTO=100+4*50");
+  // Karn: this segment is retransmitted, so its (ambiguous) ACK gives no sample.
+  c.write(new Uint8Array(10));
+  p.expect(ACK | PSH);
+  p.fireNextTimer();
+  p.expect(ACK | PSH);
+  assert.equal(c.rto, 600, "backed off");
+  p.advance(5);
+  p.send({ flags: ACK, seq: PISN + 1, ack: ISN + 21 });
+  assert.equal(c.rto, 600, "no sample from a retransmission: the backoff stays");
+  c.write(new Uint8Array(10));
+  p.expect(ACK | PSH);
+  p.advance(100);
+  p.send({ flags: ACK, seq: PISN + 1, ack: ISN + 31 });
+  assert.equal(c.rto, 250, "a fresh sample clears the backoff: RTTVAR 37.5, SRTT 100");
+});
+
+Deno.test("tcp: sequence numbers wrap around 2**32 in both directions", () => {
+  const top = 0xfffffff0;
+  const p = new ScriptedPeer({ isn: () => top });
+  let conn: TcpConnection | undefined;
+  p.tcp.accept = (r) => {
+    conn = r.connection;
+    return true;
+  };
+  p.send({ flags: SYN, seq: 0xfffffffa });
+  const sa = p.expect(SYN | ACK);
+  assert.equal(sa.seq, top);
+  assert.equal(sa.ack, 0xfffffffb);
+  p.send({ flags: ACK, seq: 0xfffffffb, ack: top + 1 });
+  const c = conn!;
+  p.send({ flags: ACK, seq: 0xfffffffb, ack: top + 1, payload: new Uint8Array(20).fill(1) });
+  assert.equal(p.expect(ACK).ack, 15, "RCV.NXT wrapped");
+  assert.equal(c.readable, 20);
+  c.write(new Uint8Array(40).fill(2));
+  const d = p.expect(ACK | PSH);
+  assert.equal(d.seq, top + 1);
+  p.send({ flags: ACK, seq: 15, ack: (top + 41) >>> 0 });
+  assert.equal(c.bufferedAmount, 0, "SND.UNA wrapped");
+  assert.equal(c.sndUna, 0x19);
+});

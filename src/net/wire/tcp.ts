@@ -193,11 +193,7 @@ export function parseTcpOptions(
   bytes: Uint8Array,
   into: TcpOptions = emptyTcpOptions(),
 ): TcpOptions {
-  into.mss = -1;
-  into.windowScale = -1;
-  into.sackPermitted = false;
-  into.tsVal = -1;
-  into.tsEcr = -1;
+  resetTcpOptions(into);
   let i = 0;
   while (i < bytes.length) {
     const kind = bytes[i]!;
@@ -237,6 +233,18 @@ export function parseTcpOptions(
     i += len;
   }
   return into;
+}
+
+function resetTcpOptions(o: TcpOptions): void {
+  o.mss = -1;
+  o.windowScale = -1;
+  o.sackPermitted = false;
+  o.tsVal = -1;
+  o.tsEcr = -1;
+}
+
+function readU16(b: Uint8Array, at: number): number {
+  return (b[at]! << 8) | b[at + 1]!;
 }
 
 function readU32(b: Uint8Array, at: number): number {
@@ -315,18 +323,26 @@ export class TcpRepr {
    * Throws {@link TcpWireError} on truncation, bad data offset, bad options or bad checksum.
    */
   parse(bytes: Uint8Array, src: number, dst: number): this {
-    const p = new TcpPacket(bytes);
-    p.check();
-    if (!p.verifyChecksum(src, dst)) throw new TcpWireError(`Bad TCP checksum: "${p.checksum}"`);
-    this.srcPort = p.srcPort;
-    this.dstPort = p.dstPort;
-    this.seq = p.seq;
-    this.ack = p.ack;
-    this.flags = p.flags;
-    this.window = p.window;
-    this.urgent = p.urgent;
-    parseTcpOptions(p.options, this.options);
-    this.payload = p.payload;
+    // Reads the bytes directly (no view object): this runs once per received segment.
+    const len = bytes.length;
+    if (len < TCP_HEADER_LEN) throw new TcpWireError(`Truncated TCP header: "${len}" bytes`);
+    const off = (bytes[TcpField.DATA_OFFSET]! >> 4) * 4;
+    if (off < TCP_HEADER_LEN) throw new TcpWireError(`Bad TCP data offset: "${off}"`);
+    if (off > len) throw new TcpWireError(`TCP data offset beyond segment: "${off}" > "${len}"`);
+    const sum = sumWords(bytes, 0, len, ipv4PseudoSum(src, dst, TCP_PROTOCOL, len));
+    if (foldChecksum(sum) !== 0) {
+      throw new TcpWireError(`Bad TCP checksum: "${readU16(bytes, TcpField.CHECKSUM)}"`);
+    }
+    this.srcPort = readU16(bytes, TcpField.SRC_PORT);
+    this.dstPort = readU16(bytes, TcpField.DST_PORT);
+    this.seq = readU32(bytes, TcpField.SEQ);
+    this.ack = readU32(bytes, TcpField.ACK);
+    this.flags = bytes[TcpField.FLAGS]!;
+    this.window = readU16(bytes, TcpField.WINDOW);
+    this.urgent = readU16(bytes, TcpField.URGENT);
+    if (off > TCP_HEADER_LEN) parseTcpOptions(bytes.subarray(TCP_HEADER_LEN, off), this.options);
+    else resetTcpOptions(this.options);
+    this.payload = bytes.subarray(off);
     return this;
   }
 
