@@ -1,6 +1,8 @@
 // The options of the original command line and of `run`, and their translation into ContainerOptions.
 
-import { CapabilityError, resolveCapabilities } from "../container/caps.ts";
+import { ALL_CAPABILITIES, CapabilityError, resolveCapabilities } from "../container/caps.ts";
+import { compileProfile, parseProfile, SeccompProfileError } from "../container/seccomp/profile.ts";
+import { hostArch } from "../container/seccomp/default.ts";
 import type { ContainerOptions } from "../container/options.ts";
 import type { MountSpec } from "../container/spec.ts";
 import {
@@ -38,6 +40,13 @@ export const RUN_OPTIONS: readonly OptionDef[] = [
   { long: "init", help: "run a minimal pid-1 reaper that forwards signals to INIT" },
   { long: "cap-add", value: "CAP", repeat: true, help: "add a capability (name or ALL)" },
   { long: "cap-drop", value: "CAP", repeat: true, help: "drop a capability (name or ALL)" },
+  {
+    long: "security-opt",
+    value: "OPT",
+    repeat: true,
+    help: "seccomp=unconfined or seccomp=PROFILE.json (Docker's format)",
+  },
+  { long: "privileged", help: "all capabilities, no seccomp filter, no masked paths" },
   { long: "help", short: "?", help: "show this help" },
   { long: "usage", help: "show a short usage line" },
   { long: "version", short: "V", help: "show the version" },
@@ -159,6 +168,25 @@ export function toRunRequest(
     if (e instanceof CapabilityError) throw new UsageError(e.message);
     throw e;
   }
+  let seccomp: Uint8Array | null | undefined = undefined;
+  for (const opt of listOption(o, "security-opt")) {
+    if (opt === "seccomp=unconfined" || opt === "seccomp:unconfined") {
+      seccomp = null;
+    } else if (opt.startsWith("seccomp=") || opt.startsWith("seccomp:")) {
+      seccomp = loadSeccompProfile(opt.slice("seccomp=".length), capabilities);
+    } else if (opt === "no-new-privileges" || opt === "no-new-privileges:true") {
+      // always on
+    } else {
+      throw new UsageError(
+        `invalid value for "--security-opt": "${opt}" (expected seccomp=unconfined or seccomp=PROFILE.json)`,
+      );
+    }
+  }
+  const privileged = o.has("privileged");
+  if (privileged) {
+    capabilities = ALL_CAPABILITIES;
+    seccomp = null;
+  }
   const workdir = stringOption(o, "workdir");
   if (workdir !== undefined && !workdir.startsWith("/")) {
     throw new UsageError(`invalid value for "--workdir": "${workdir}" (expected an absolute path)`);
@@ -175,10 +203,28 @@ export function toRunRequest(
     tty,
     init: o.has("init"),
     capabilities,
+    maskPaths: !privileged,
+    ...(seccomp !== undefined ? { seccomp } : {}),
     ...(root !== undefined ? { root } : {}),
     ...(hostname !== undefined ? { hostname } : {}),
     ...(workdir !== undefined ? { cwd: workdir } : {}),
     ...(user !== undefined ? { user: parseUser(user) } : {}),
   };
   return { container, argv: rest, tty };
+}
+
+/** Reads and compiles a seccomp profile in Docker's JSON format for this machine. */
+export function loadSeccompProfile(path: string, capabilities: bigint): Uint8Array {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    throw new UsageError(`cannot read seccomp profile "${path}": ${(e as Error).message}`);
+  }
+  try {
+    return compileProfile(parseProfile(text), { arch: hostArch(), capabilities });
+  } catch (e) {
+    if (e instanceof SeccompProfileError) throw new UsageError(`"${path}": ${e.message}`);
+    throw e;
+  }
 }

@@ -2,7 +2,8 @@
 
 import { DOCKER_DEFAULT_CAPABILITY_MASK } from "./caps.ts";
 import { detectIdMapping } from "./idmap.ts";
-import type { ContainerSpec, MountSpec, NetworkSetup } from "./spec.ts";
+import { compileDefaultProfile } from "./seccomp/default.ts";
+import type { ContainerSpec, MountSpec, NetworkSetup, RootOverlay } from "./spec.ts";
 
 /** The default network: 10.0.15.2/30 on eth0 via 10.0.15.1, as the original had it. */
 export const DEFAULT_NETWORK: NetworkSetup = {
@@ -15,8 +16,10 @@ export const DEFAULT_NETWORK: NetworkSetup = {
 
 /** Options for a container, in the vocabulary of `docker run` and Deno.Command. */
 export interface ContainerOptions {
-  /** Host path of the root filesystem. */
+  /** Host path of the root filesystem (the overlay's mount point when rootOverlay is set). */
   root: string;
+  /** An overlay of image layers to mount at `root`. */
+  rootOverlay?: RootOverlay | null;
   /** INIT: the program to run, resolved along the container's PATH when it has no slash. */
   command: string;
   /** INIT's arguments. */
@@ -41,7 +44,7 @@ export interface ContainerOptions {
   init?: boolean;
   /** The capability mask; default Docker's 14. */
   capabilities?: bigint;
-  /** A compiled seccomp program, or null for none. */
+  /** A compiled seccomp program; null for none; default: paranoid's default profile for the capabilities. */
   seccomp?: Uint8Array | null;
   /** Mask and protect /proc and /sys paths as OCI runtimes do; default true. */
   maskPaths?: boolean;
@@ -151,8 +154,10 @@ export function buildSpec(o: ContainerOptions): { spec: ContainerSpec; warning: 
     network.mode === "tap" ? `10.0.15.2\t${hostname}` : `127.0.1.1\t${hostname}`,
     "",
   ].join("\n");
+  const capabilities = o.capabilities ?? DOCKER_DEFAULT_CAPABILITY_MASK;
   const spec: ContainerSpec = {
     root,
+    rootOverlay: o.rootOverlay ?? null,
     argv: [o.command, ...(o.args ?? [])],
     env: [...env].map(([k, v]) => `${k}=${v}`),
     cwd: o.cwd ?? "/",
@@ -165,8 +170,8 @@ export function buildSpec(o: ContainerOptions): { spec: ContainerSpec; warning: 
     tty: o.tty ?? false,
     windowSize: o.tty ? terminalSize() : null,
     init: o.init ?? false,
-    capabilities: o.capabilities ?? DOCKER_DEFAULT_CAPABILITY_MASK,
-    seccomp: o.seccomp ?? null,
+    capabilities,
+    seccomp: o.seccomp === undefined ? compileDefaultProfile(capabilities) : o.seccomp,
     maskPaths: o.maskPaths ?? true,
     idMapping: mapping,
     network,

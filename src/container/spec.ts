@@ -57,10 +57,22 @@ export interface EtcFiles {
   readonly resolvConf: string | null;
 }
 
+/** An overlay root: read-only image layers under a per-container writable upper directory. */
+export interface RootOverlay {
+  /** Layer directories, top layer first, as overlayfs's lowerdir wants them. */
+  readonly lower: readonly string[];
+  /** The container's writable layer. */
+  readonly upper: string;
+  /** overlayfs's work directory, on the same filesystem as upper. */
+  readonly work: string;
+}
+
 /** Everything the children need to start a container; plain data, so it crosses fork as is. */
 export interface ContainerSpec {
-  /** Absolute host path of the root filesystem. */
+  /** Absolute host path of the root filesystem (the mount point, when rootOverlay is set). */
   readonly root: string;
+  /** Mount an overlay at `root` first (inside the user namespace, with userxattr), or null. */
+  readonly rootOverlay: RootOverlay | null;
   /** INIT and its arguments. */
   readonly argv: readonly string[];
   /** Environment as K=V strings. */

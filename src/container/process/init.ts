@@ -90,6 +90,13 @@ function setupAndExec(spec: ContainerSpec, sock: number, stdio: Stdio): never {
 function setupRoot(spec: ContainerSpec): void {
   const root = spec.root;
   step("make the host's mounts private", () => mount(null, "/", null, MS.REC | MS.PRIVATE));
+  const overlay = spec.rootOverlay;
+  if (overlay !== null) {
+    const data = `lowerdir=${
+      overlay.lower.join(":")
+    },upperdir=${overlay.upper},workdir=${overlay.work},userxattr`;
+    step("mount the image's overlay root", () => mount("overlay", root, "overlay", 0, data));
+  }
   step(`bind the root ${root}`, () => mount(root, root, null, MS.BIND | MS.REC));
   for (const s of planMounts(spec)) applyStep(root, s);
   step("pivot_root", () => {
