@@ -269,7 +269,11 @@ function isDirectory(path: string): boolean {
  * restart at the root, `..` stops at the root). The result never leaves `root`.
  * Missing components are kept as they are.
  */
-export function resolveInRoot(root: string, path: string, readLink = Deno.readLinkSync): string {
+export function resolveInRoot(
+  root: string,
+  path: string,
+  readLink: (path: string) => string = Deno.readLinkSync,
+): string {
   const parts = path.split("/").filter((p) => p !== "" && p !== ".");
   const resolved: string[] = [];
   let hops = 0;
