@@ -63,6 +63,8 @@ export interface TcpSettings {
   maxRetries: number;
   /** SYN or SYN-ACK retransmissions before giving up. */
   synRetries: number;
+  /** Delayed-ACK timeout (RFC 9293 3.8.6.3, at most 500); 0 acknowledges every segment at once. */
+  delayedAck: number;
 }
 
 /** What a connection needs from the layer that owns it. */
@@ -156,6 +158,10 @@ export class TcpConnection {
   #finReceived = false;
   #lastAdvRight = 0;
   #ackNeeded = false;
+  /** An ACK is owed but may wait until `#ackAt` (delayed ACK). */
+  #ackDelayed = false;
+  #ackAt = NONE;
+  #segsSinceAck = 0;
   #appClosed = false;
   // Retransmission (RFC 6298) and congestion control (RFC 5681).
   readonly #rtt: RttEstimator;
@@ -395,6 +401,7 @@ export class TcpConnection {
     if (this.#rtxAt !== NONE) t = this.#rtxAt;
     if (this.#persistAt !== NONE && this.#persistAt < t) t = this.#persistAt;
     if (this.#closeAt !== NONE && this.#closeAt < t) t = this.#closeAt;
+    if (this.#ackAt !== NONE && this.#ackAt < t) t = this.#ackAt;
     const idle = this.#lastActivity + this.#cfg.idleTimeout;
     if (idle < t) t = idle;
     return t;
@@ -415,6 +422,10 @@ export class TcpConnection {
       this.#onRetransmitTimeout(now);
     } else if (this.#persistAt !== NONE && now >= this.#persistAt) {
       this.#onPersistTimeout(now);
+    }
+    if (this.#ackAt !== NONE && now >= this.#ackAt) {
+      this.#ackAt = NONE;
+      if (this.#ackDelayed) this.#ackNeeded = true;
     }
     this.#finish(now);
   }
@@ -496,7 +507,11 @@ export class TcpConnection {
       if (seg.seq === this.#irs && !this.acceptPending) this.#sendSyn(now);
       return;
     }
-    if (this.acceptPending) return;
+    if (this.acceptPending) {
+      // The peer gave up while the accept hook decides.
+      if ((f & TcpFlag.RST) && seg.seq === this.#rcv.nxt) this.#terminate("reset");
+      return;
+    }
     // First: sequence number check.
     const payloadLen = seg.payload.length;
     const segLen = payloadLen + ((f & TcpFlag.SYN) ? 1 : 0) + ((f & TcpFlag.FIN) ? 1 : 0);
@@ -560,12 +575,19 @@ export class TcpConnection {
           this.#evData = true;
         }
         if (ooo) this.stats.outOfOrder++;
+        // RFC 9293 3.8.6.3 / RFC 5681 4.2: an in-order segment may have its ACK delayed, but
+        // every second segment is acknowledged at once; anything unusual is acknowledged now.
+        if (
+          this.#cfg.delayedAck > 0 && !ooo && n === payloadLen && ++this.#segsSinceAck < 2 &&
+          this.#rcv.outOfOrderRanges === 0
+        ) {
+          this.#ackDelayed = true;
+        } else this.#ackNeeded = true;
       } else if (this.#appClosed && canReceiveData(this.state)) {
         // Data after close(): the application will never read it (RFC 2525 section 2.17).
         this.#abortWith("aborted");
         return;
-      }
-      this.#ackNeeded = true;
+      } else this.#ackNeeded = true;
     }
     // Eighth: FIN. Remember where it is; act once everything before it has arrived.
     if (f & TcpFlag.FIN) {
@@ -852,6 +874,9 @@ export class TcpConnection {
         break;
       }
     }
+    if (this.#ackDelayed && !this.#ackNeeded && this.#ackAt === NONE) {
+      this.#ackAt = now + this.#cfg.delayedAck;
+    }
     if (this.#ackNeeded && s !== "SYN-SENT" && !this.acceptPending) {
       // SND.MAX, not SND.NXT: after a go-back the peer has seen more than SND.NXT and would
       // find an older sequence number unacceptable (RFC 9293 3.10.7.4 first check).
@@ -941,6 +966,9 @@ export class TcpConnection {
     fillTcpChecksum(segment, this.localAddr, this.remoteAddr);
     if (ackOn) {
       this.#ackNeeded = false;
+      this.#ackDelayed = false;
+      this.#ackAt = NONE;
+      this.#segsSinceAck = 0;
       const right = seqAdd(this.#rcv.nxt, syn ? window : window << this.#rcvShift);
       if (seqGt(right, this.#lastAdvRight) || syn) this.#lastAdvRight = right;
     }
@@ -994,6 +1022,7 @@ export class TcpConnection {
     this.#persistAt = NONE;
     this.#closeAt = NONE;
     this.acceptPending = false;
+    this.#ackAt = NONE;
     if (!this.#busy) this.#finish(this.#host.now);
   }
 }

@@ -102,6 +102,7 @@ const DEFAULTS: TcpSettings = {
   finWait2Timeout: 60_000,
   maxRetries: 12,
   synRetries: 5,
+  delayedAck: 0,
 };
 
 /**

@@ -143,10 +143,14 @@ function verify(conn: TcpConnection, seed: number, slowEvery = 0): () => number 
   return () => got;
 }
 
-function simulate(params: ChannelParams, bytes: number): void {
+function simulate(params: ChannelParams, bytes: number, delayedAck = 0): void {
   const ch = new Channel(params);
   let isn = params.seed * 7919;
-  const common = { isn: () => (isn = (isn * 1103515245 + 12345) >>> 0), timeWait: 1000 };
+  const common = {
+    isn: () => (isn = (isn * 1103515245 + 12345) >>> 0),
+    timeWait: 1000,
+    delayedAck,
+  };
   const a: TcpLayer = new TcpLayer({ ...common, sender: ch.sender(() => b) });
   const b: TcpLayer = new TcpLayer({ ...common, sender: ch.sender(() => a) });
   let bConn: TcpConnection | undefined;
@@ -187,8 +191,8 @@ function simulate(params: ChannelParams, bytes: number): void {
   assert.ok(ch.dropped > 0 || params.loss === 0);
 }
 
-Deno.test("tcp sim: 4 MB each way byte-exact over 1% loss, duplication and reordering", () => {
-  simulate({ seed: 1, loss: 0.01, duplicate: 0.01, delay: 5, jitter: 4 }, 4 * 1024 * 1024);
+Deno.test("tcp sim: 8 MB each way byte-exact over 1% loss, duplication and reordering", () => {
+  simulate({ seed: 1, loss: 0.01, duplicate: 0.01, delay: 5, jitter: 4 }, 8 * 1024 * 1024);
 });
 
 Deno.test("tcp sim: 1 MB each way byte-exact over 8% loss and heavy reordering", () => {
@@ -197,4 +201,8 @@ Deno.test("tcp sim: 1 MB each way byte-exact over 8% loss and heavy reordering",
 
 Deno.test("tcp sim: 2 MB each way on a clean link", () => {
   simulate({ seed: 7, loss: 0, duplicate: 0, delay: 1, jitter: 0 }, 2 * 1024 * 1024);
+});
+
+Deno.test("tcp sim: 2 MB each way with delayed ACKs over 2% loss", () => {
+  simulate({ seed: 9, loss: 0.02, duplicate: 0.01, delay: 3, jitter: 6 }, 2 * 1024 * 1024, 40);
 });

@@ -502,3 +502,33 @@ Deno.test("tcp: sequence numbers wrap around 2**32 in both directions", () => {
   assert.equal(c.bufferedAmount, 0, "SND.UNA wrapped");
   assert.equal(c.sndUna, 0x19);
 });
+
+Deno.test("tcp: delayed ACK acknowledges every second segment at once, a lone one on the timer", () => {
+  const p = new ScriptedPeer({ delayedAck: 40 });
+  const c = established(p);
+  p.send({ flags: ACK, seq: PISN + 1, ack: ISN + 1, payload: new Uint8Array(100) });
+  p.expectNothing();
+  p.send({ flags: ACK, seq: PISN + 101, ack: ISN + 1, payload: new Uint8Array(100) });
+  assert.equal(p.expect(ACK).ack, PISN + 201, "second segment: ACK now");
+  p.send({ flags: ACK, seq: PISN + 201, ack: ISN + 1, payload: new Uint8Array(100) });
+  p.expectNothing();
+  assert.equal(p.fireNextTimer(), 40);
+  assert.equal(p.expect(ACK).ack, PISN + 301, "lone segment: ACK when the timer fires");
+  // A reply piggybacks the owed ACK.
+  p.send({ flags: ACK, seq: PISN + 301, ack: ISN + 1, payload: new Uint8Array(100) });
+  c.write(new Uint8Array(5));
+  const d = p.expect(ACK | PSH);
+  assert.equal(d.ack, PISN + 401);
+  p.advance(100);
+  p.expectNothing();
+});
+
+Deno.test("tcp: an RST while the accept hook decides drops the pending connection", () => {
+  const p = new ScriptedPeer();
+  p.tcp.accept = () => new Promise<boolean>(() => {});
+  p.send({ flags: SYN, seq: PISN });
+  assert.equal(p.tcp.connectionCount, 1);
+  p.send({ flags: RST, seq: PISN + 1 });
+  assert.equal(p.tcp.connectionCount, 0);
+  p.expectNothing();
+});
