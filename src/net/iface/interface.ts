@@ -32,10 +32,13 @@ export const ARP_RETRY_MS = 1000;
 export const ARP_MAX_REQUESTS = 3;
 /** Frames queued per unresolved neighbour. */
 export const ARP_QUEUE_FRAMES = 64;
+/** Bytes queued per unresolved neighbour. */
+export const ARP_QUEUE_BYTES = 1024 * 1024;
 
 interface Pending {
   ip: number;
   frames: Uint8Array[];
+  bytes: number;
   requests: number;
   nextRequest: number;
 }
@@ -172,14 +175,15 @@ export class Interface {
       p = null;
     }
     if (p === null) {
-      p = { ip, frames: [], requests: 0, nextRequest: now };
+      p = { ip, frames: [], bytes: 0, requests: 0, nextRequest: now };
       this.pending = p;
     }
-    if (p.frames.length >= ARP_QUEUE_FRAMES) {
+    if (p.frames.length >= ARP_QUEUE_FRAMES || p.bytes + frame.length > ARP_QUEUE_BYTES) {
       this.counters.drop("arp-queue-full");
       return;
     }
     p.frames.push(frame.slice());
+    p.bytes += frame.length;
     if (p.requests === 0) this.sendArpRequest(p, now);
   }
 

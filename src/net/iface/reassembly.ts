@@ -104,6 +104,10 @@ export class Reassembler {
       if (partial.total >= 0 && partial.total !== end) {
         return this.discard(key, "ipv4-frag-inconsistent");
       }
+      // Data already held beyond the end the last fragment gives is a contradiction.
+      for (const f of partial.fragments) {
+        if (f.offset + f.data.length > end) return this.discard(key, "ipv4-frag-inconsistent");
+      }
       partial.total = end;
     }
     if (partial.total >= 0 && end > partial.total) {

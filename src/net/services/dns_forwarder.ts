@@ -25,6 +25,8 @@ export interface DnsUpstream {
 
 /** The per-upstream wait before trying the next one, in ms. */
 export const DEFAULT_DNS_TIMEOUT_MS = 2000;
+/** Queries in flight at once; more are answered with SERVFAIL at once. */
+export const DEFAULT_DNS_MAX_IN_FLIGHT = 256;
 
 /** Parses `ADDR[:PORT]` (IPv4 only); throws a `TypeError` otherwise. */
 export function parseUpstream(text: string): DnsUpstream {
@@ -61,6 +63,8 @@ export interface DnsForwarderOptions {
   readonly upstreams?: readonly string[];
   /** Wait per upstream in ms. */
   readonly timeoutMs?: number;
+  /** Queries in flight at once (default 256). */
+  readonly maxInFlight?: number;
 }
 
 /** Forwards DNS queries to upstream resolvers. */
@@ -68,6 +72,8 @@ export class DnsForwarder {
   /** The resolvers tried, in order. */
   readonly upstreams: readonly DnsUpstream[];
   private readonly timeoutMs: number;
+  private readonly maxInFlight: number;
+  private inFlight = 0;
   private readonly open = new Set<dgram.Socket>();
   private closed = false;
 
@@ -76,19 +82,27 @@ export class DnsForwarder {
     const configured = options.upstreams ?? [];
     this.upstreams = configured.length > 0 ? configured.map(parseUpstream) : systemUpstreams();
     this.timeoutMs = options.timeoutMs ?? DEFAULT_DNS_TIMEOUT_MS;
+    this.maxInFlight = options.maxInFlight ?? DEFAULT_DNS_MAX_IN_FLIGHT;
   }
 
   /**
    * Resolves `query` through the upstreams and returns the reply, or a
-   * SERVFAIL for the query when none answered. Rejects only when `query` has
-   * no DNS header.
+   * SERVFAIL for the query when none answered or too many queries are in
+   * flight. Rejects only when `query` has no DNS header. A bound function,
+   * so it can be handed on by itself (e.g. to the DNS-over-TCP side).
    */
   forwardQuery = async (query: Uint8Array): Promise<Uint8Array> => {
     const id = DnsMessage.check(query).id;
-    for (const upstream of this.upstreams) {
-      if (this.closed) break;
-      const reply = await this.ask(upstream, query, id);
-      if (reply !== undefined) return reply;
+    if (this.inFlight >= this.maxInFlight) return buildServfail(query);
+    this.inFlight++;
+    try {
+      for (const upstream of this.upstreams) {
+        if (this.closed) break;
+        const reply = await this.ask(upstream, query, id);
+        if (reply !== undefined) return reply;
+      }
+    } finally {
+      this.inFlight--;
     }
     return buildServfail(query);
   };
