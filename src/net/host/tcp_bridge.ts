@@ -8,6 +8,7 @@
 // reads (and the host kernel's buffers fill). EOF travels both ways as a half-close.
 
 import { mapDestination, type NetworkConfig } from "../config.ts";
+import { DnsTcpDeframer, frameDnsTcp } from "../wire/dns.ts";
 import type { TcpConnection } from "../tcp/connection.ts";
 import type { TcpAcceptRequest, TcpLayer } from "../tcp/layer.ts";
 
@@ -19,7 +20,15 @@ export interface TcpBridgeOptions {
   dial?: (hostname: string, port: number) => Promise<Deno.Conn>;
   /** Largest single read from or write to a host socket; default 64 KiB. */
   chunkSize?: number;
+  /**
+   * Ports of the gateway address served in-process instead of on the host, e.g. 53 with
+   * {@link dnsOverTcp}. The service gets the connection when the SYN-ACK goes out.
+   */
+  gatewayServices?: ReadonlyMap<number, TcpService>;
 }
+
+/** An in-process server for connections to one gateway port. */
+export type TcpService = (conn: TcpConnection) => void;
 
 /** Bridge counters. */
 export interface TcpBridgeStats {
@@ -59,6 +68,7 @@ export class TcpBridge {
   readonly #config: NetworkConfig;
   readonly #dial: (hostname: string, port: number) => Promise<Deno.Conn>;
   readonly #chunk: number;
+  readonly #services: ReadonlyMap<number, TcpService>;
   readonly #pipes = new Set<Pipe>();
   readonly #listeners = new Set<Deno.Listener>();
   #nextPort = 49152;
@@ -71,6 +81,7 @@ export class TcpBridge {
     this.#dial = options.dial ??
       ((hostname, port) => Deno.connect({ hostname, port, transport: "tcp" }));
     this.#chunk = options.chunkSize ?? 64 * 1024;
+    this.#services = options.gatewayServices ?? new Map();
     tcp.accept = (req) => this.#accept(req);
   }
 
@@ -136,6 +147,14 @@ export class TcpBridge {
   }
 
   #accept(req: TcpAcceptRequest): boolean | Promise<boolean> {
+    const service = req.dst === this.#config.gatewayAddress
+      ? this.#services.get(req.dstPort)
+      : undefined;
+    if (service && !this.#closed) {
+      this.stats.accepted++;
+      service(req.connection);
+      return true;
+    }
     const hostname = this.#closed ? null : mapDestination(this.#config, req.dst);
     if (hostname === null) {
       this.stats.refused++;
@@ -295,4 +314,52 @@ class Pipe {
   #maybeFinished(): void {
     if (this.#hostEof && this.#hostWriteShut && !this.#writing) this.shutdown(false);
   }
+}
+
+/** Queries a DNS-over-TCP connection may have in flight before reading pauses. */
+const DNS_TCP_MAX_IN_FLIGHT = 16;
+
+/**
+ * A {@link TcpService} for DNS over TCP on the gateway (RFC 7766): length-prefixed queries
+ * (RFC 1035 4.2.2) go to `forwardQuery`; replies are written back in completion order.
+ * The connection is half-closed once the container has sent FIN and every reply is out.
+ */
+export function dnsOverTcp(forwardQuery: (query: Uint8Array) => Promise<Uint8Array>): TcpService {
+  return (conn) => {
+    const deframer = new DnsTcpDeframer();
+    const out: Uint8Array[] = [];
+    let outOff = 0;
+    let inFlight = 0;
+    const flush = () => {
+      while (out.length > 0) {
+        const head = out[0]!;
+        outOff += conn.write(head.subarray(outOff));
+        if (outOff < head.length) return;
+        out.shift();
+        outOff = 0;
+      }
+      if (conn.eof && inFlight === 0) conn.shutdownWrite();
+    };
+    const read = () => {
+      // Backpressure: with too many queries pending, leave bytes unread (the window closes).
+      while (inFlight < DNS_TCP_MAX_IN_FLIGHT) {
+        const v = conn.peek();
+        if (v.length === 0) break;
+        const msgs = deframer.push(v);
+        conn.consume(v.length);
+        for (const m of msgs) {
+          inFlight++;
+          forwardQuery(m).then((reply) => out.push(frameDnsTcp(reply)), () => {}).finally(() => {
+            inFlight--;
+            flush();
+            read();
+          });
+        }
+      }
+      flush();
+    };
+    conn.ondata = read;
+    conn.onend = read;
+    conn.onwritable = flush;
+  };
 }

@@ -5,7 +5,7 @@ import { DEFAULT_NETWORK_CONFIG } from "../config.ts";
 import type { TcpConnection } from "../tcp/connection.ts";
 import { TcpLayer } from "../tcp/layer.ts";
 import { patternBytes } from "../tcp/_testing.ts";
-import { TcpBridge } from "./tcp_bridge.ts";
+import { dnsOverTcp, TcpBridge } from "./tcp_bridge.ts";
 
 const GATEWAY = DEFAULT_NETWORK_CONFIG.gatewayAddress;
 const CONTAINER = DEFAULT_NETWORK_CONFIG.containerAddress;
@@ -339,5 +339,49 @@ Deno.test("tcp_bridge: publish pipes a host connection into the container", asyn
     client?.close();
     h.stop();
     await serving;
+  }
+});
+
+Deno.test("tcp_bridge: DNS over TCP to the gateway is served in-process", async () => {
+  const queries: number[] = [];
+  const forward = (q: Uint8Array) => {
+    queries.push(q.length);
+    // The "reply": the query with the QR bit set.
+    const r = q.slice();
+    r[2] = r[2]! | 0x80;
+    return Promise.resolve(r);
+  };
+  const h = new Harness();
+  h.bridge.close();
+  const bridge = new TcpBridge(h.stack, {
+    config: DEFAULT_NETWORK_CONFIG,
+    gatewayServices: new Map([[53, dnsOverTcp(forward)]]),
+  });
+  try {
+    const conn = h.connect(53);
+    const q1 = new Uint8Array([0, 14, 0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    const q2 = new Uint8Array([0, 12, 0x56, 0x78, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    // Both queries in one write, the second split across segments does not matter here.
+    const both = new Uint8Array([...q1, ...q2]);
+    conn.onopen = () => {
+      conn.write(both);
+      conn.shutdownWrite();
+    };
+    const got: number[] = [];
+    conn.ondata = () => {
+      const v = conn.peek();
+      got.push(...v);
+      conn.consume(v.length);
+    };
+    await until(() => conn.eof, "the replies and FIN");
+    assert.deepEqual(queries, [14, 12]);
+    const want = [...q1, ...q2];
+    want[4] = want[4]! | 0x80;
+    want[16 + 4] = want[16 + 4]! | 0x80;
+    assert.deepEqual(got, want);
+    assert.equal(bridge.active, 0, "no host socket was opened");
+  } finally {
+    bridge.close();
+    h.stop();
   }
 });

@@ -859,7 +859,6 @@ export class TcpConnection {
           // RFC 9293 3.8.6.2.1 sender SWS avoidance: full segment, all data, half the max
           // window, or nothing in flight.
           if (n < this.#sendMss && n < avail && n < this.#maxSndWnd / 2 && flight > 0) break;
-          n = Math.max(n, 0);
           const withFin = this.#finQueued && n === avail;
           let flags = TcpFlag.ACK;
           if (n === avail) flags |= TcpFlag.PSH;
