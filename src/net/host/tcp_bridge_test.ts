@@ -1,7 +1,9 @@
 // Tests for the TCP bridge: a "container" TcpLayer drives connections through the bridge to real sockets.
 
 import assert from "node:assert/strict";
+import { FakeContainer, parseSent } from "../_test_container.ts";
 import { DEFAULT_NETWORK_CONFIG } from "../config.ts";
+import { NetworkStack } from "../stack.ts";
 import type { TcpConnection } from "../tcp/connection.ts";
 import { TcpLayer } from "../tcp/layer.ts";
 import { patternBytes } from "../tcp/_testing.ts";
@@ -383,5 +385,84 @@ Deno.test("tcp_bridge: DNS over TCP to the gateway is served in-process", async 
   } finally {
     bridge.close();
     h.stop();
+  }
+});
+
+Deno.test("tcp_bridge: through the whole NetworkStack: Ethernet, ARP, IPv4, TCP, host echo", async () => {
+  const server = echoServer();
+  const fake = new FakeContainer();
+  const frames: Uint8Array[] = [];
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
+  let pollTimer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  const stack = new NetworkStack({ send: (f) => frames.push(f.slice()) });
+  const schedule = () => {
+    if (stopped) return;
+    if (frames.length > 0 || toStack.length > 0) {
+      flushTimer ??= setTimeout(flush, 0);
+    }
+    clearTimeout(pollTimer);
+    const at = Math.min(stack.pollAt() ?? Infinity, container.pollAt() ?? Infinity);
+    if (at !== Infinity) {
+      pollTimer = setTimeout(() => {
+        stack.poll(performance.now());
+        container.poll(performance.now());
+        schedule();
+      }, Math.max(0, Math.min(at - performance.now(), 2 ** 30)));
+    }
+  };
+  const toStack: Uint8Array[] = [];
+  const mss = stack.config.mtu - 40;
+  const container = new TcpLayer({
+    mss,
+    wake: schedule,
+    sender: {
+      sendIpv4: (_src, dst, protocol, payload) => {
+        toStack.push(fake.ipv4(protocol, payload, dst));
+        schedule();
+      },
+    },
+  });
+  const tcp = new TcpLayer({ mss, wake: schedule, sender: stack.ipv4 });
+  stack.registerProtocol(6, tcp);
+  const bridge = new TcpBridge(tcp, { config: stack.config });
+  const flush = () => {
+    flushTimer = undefined;
+    const now = performance.now();
+    for (const f of toStack.splice(0)) stack.receive(f, now);
+    for (const f of frames.splice(0)) {
+      const r = parseSent(f);
+      if (r.arp) toStack.push(fake.arpReply());
+      else if (r.ip?.protocol === 6 && r.ipPayload) {
+        container.input({ ...r.ip, payload: r.ipPayload }, now);
+      }
+    }
+    schedule();
+  };
+  try {
+    const total = 4 * 1024 * 1024;
+    const conn = container.connect(
+      stack.config.containerAddress,
+      45000,
+      stack.config.gatewayAddress,
+      server.port,
+      performance.now(),
+    );
+    const sent = pump(conn, total, 11);
+    const got = verify(conn, 11);
+    await until(() => conn.eof, "the echo through the stack");
+    assert.equal(sent(), total);
+    assert.equal(got(), total);
+    assert.equal(bridge.stats.bytesToHost, total);
+  } finally {
+    stopped = true;
+    clearTimeout(flushTimer);
+    clearTimeout(pollTimer);
+    bridge.close();
+    container.abortAll();
+    tcp.abortAll();
+    stack.close();
+    server.close();
+    await server.done;
   }
 });
