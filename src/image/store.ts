@@ -133,6 +133,9 @@ export interface StoreOptions {
   unpack?: Unpacker;
   /** Options for the default unpacker; whiteouts default to "overlay". */
   extract?: ExtractOptions;
+  /** Removes an unpacked layer tree; default `Deno.remove` recursive. Layers unpacked in a
+   * user namespace hold files of subordinate ids, which need a remover running there too. */
+  removeTree?: (path: string) => Promise<void>;
 }
 
 /** `$XDG_DATA_HOME/paranoid`, default `~/.local/share/paranoid`. */
@@ -207,6 +210,7 @@ export class ImageStore {
   #registry: RegistryClient;
   #concurrency: number;
   #unpack: Unpacker;
+  #removeTree: (path: string) => Promise<void>;
 
   /** Opens (lazily creates) the store at `root`. */
   constructor(root: string = defaultStoreRoot(), opts: StoreOptions = {}) {
@@ -217,6 +221,7 @@ export class ImageStore {
     this.#concurrency = opts.concurrency ?? 3;
     const extract: ExtractOptions = { whiteouts: "overlay", ...opts.extract };
     this.#unpack = opts.unpack ?? ((blob, dir) => unpackLayer(blob, dir, extract));
+    this.#removeTree = opts.removeTree ?? ((p) => Deno.remove(p, { recursive: true }));
   }
 
   /** Path of a blob by digest. */
@@ -264,7 +269,9 @@ export class ImageStore {
   async #sweep(): Promise<void> {
     for (const dir of [`${this.root}/blobs/sha256`, `${this.root}/layers`, this.root]) {
       for await (const e of Deno.readDir(dir)) {
-        if (e.name.startsWith(".tmp-")) await removeQuietly(`${dir}/${e.name}`);
+        if (!e.name.startsWith(".tmp-")) continue;
+        if (dir.endsWith("/layers")) await this.#removeTree(`${dir}/${e.name}`).catch(() => {});
+        else await removeQuietly(`${dir}/${e.name}`);
       }
     }
   }
@@ -337,7 +344,7 @@ export class ImageStore {
       const note = result ? describeResult(result) : "";
       return note === "" ? "" : `layer ${desc.digest.slice(0, 19)}: ${note}`;
     } catch (e) {
-      await removeQuietly(tmp);
+      await this.#removeTree(tmp).catch(() => {});
       throw e;
     }
   }
@@ -444,12 +451,15 @@ export class ImageStore {
     });
   }
 
-  /** Deletes blobs and unpacked layers that no image references, and pull leftovers. */
-  prune(): Promise<{ blobs: number; layers: number }> {
+  /**
+   * Deletes blobs and unpacked layers that no image references, and pull leftovers.
+   * `opts.keep` names further digests to keep (layers of containers whose image was removed).
+   */
+  prune(opts: { keep?: readonly string[] } = {}): Promise<{ blobs: number; layers: number }> {
     return this.#withLock(async () => {
       await this.#sweep();
       const index = await this.#readIndex();
-      const keep = new Set<string>();
+      const keep = new Set<string>((opts.keep ?? []).map(hex));
       for (const r of Object.values(index.images)) {
         for (const d of [r.manifestDigest, r.configDigest, ...r.layers]) keep.add(hex(d));
         if (r.indexDigest) keep.add(hex(r.indexDigest));
@@ -464,7 +474,7 @@ export class ImageStore {
       }
       for await (const e of Deno.readDir(`${this.root}/layers`)) {
         if (!keep.has(e.name)) {
-          await Deno.remove(`${this.root}/layers/${e.name}`, { recursive: true });
+          await this.#removeTree(`${this.root}/layers/${e.name}`);
           layers++;
         }
       }
