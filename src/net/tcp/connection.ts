@@ -854,7 +854,7 @@ export class TcpConnection {
         const avail = ring.length - off;
         const usable = window - flight;
         if (avail > 0) {
-          let n = Math.min(avail, usable, this.#sendMss);
+          const n = Math.min(avail, usable, this.#sendMss);
           if (n <= 0) break;
           // RFC 9293 3.8.6.2.1 sender SWS avoidance: full segment, all data, half the max
           // window, or nothing in flight.

@@ -139,6 +139,7 @@ export class TcpLayer implements TransportProtocol {
   /** remote (addr * 65536 + port) -> local (addr * 65536 + port) -> connection. */
   readonly #conns = new Map<number, Map<number, TcpConnection>>();
   #count = 0;
+  readonly #halfOpen = new Set<TcpConnection>();
   readonly #repr = new TcpRepr();
   readonly #host: TcpHost;
   #now = 0;
@@ -176,11 +177,11 @@ export class TcpLayer implements TransportProtocol {
     for (const inner of this.#conns.values()) yield* inner.values();
   }
 
-  /** Number of connections in SYN-RECEIVED (half-open). */
+  /** Number of passively opened connections still in SYN-RECEIVED (half-open). */
   get halfOpen(): number {
-    let n = 0;
-    for (const c of this.connections()) if (c.state === "SYN-RECEIVED") n++;
-    return n;
+    // Only passive opens are tracked, so this costs at most the cap, not every connection.
+    for (const c of this.#halfOpen) if (c.state !== "SYN-RECEIVED") this.#halfOpen.delete(c);
+    return this.#halfOpen.size;
   }
 
   /** Finds the connection for a 4-tuple, if any. */
@@ -310,6 +311,7 @@ export class TcpLayer implements TransportProtocol {
       seg.srcPort,
     );
     this.#add(conn);
+    this.#halfOpen.add(conn);
     conn.openPassive(seg, this.#isn(), this.#now);
     const decide = (ok: boolean) => {
       if (ok) {
