@@ -282,7 +282,10 @@ class Pipe {
     const buf = new Uint8Array(this.#chunk);
     try {
       for (;;) {
-        while (!this.#closed && c.writable === 0) {
+        // Wait for a worthwhile amount of room (a quarter of the buffer, or one chunk) rather
+        // than trickling single bytes in as each ACK frees a little.
+        const low = Math.max(1, Math.min(this.#chunk, (c.writable + c.bufferedAmount) >> 2));
+        while (!this.#closed && c.writable < low) {
           if (c.state === "CLOSED") return;
           await new Promise<void>((r) => this.#wakeReader = r);
         }
