@@ -168,6 +168,15 @@ function dataRoot(): string {
   return defaultStoreRoot();
 }
 
+/**
+ * The image store of this user as the CLI opens it: layers unpack as root of a user
+ * namespace (unless running as root), and trees refused to a plain removal are removed there.
+ * A process that pulls through it must be single-threaded (`ensureSingleThreaded`) first.
+ */
+export function openImageStore(registry?: StoreOptions["registry"]): ImageStore {
+  return new ImageStore(dataRoot(), storeOptions(registry));
+}
+
 /** The container records beside the store. */
 export function containerRegistry(root: string = dataRoot()): ContainerRegistry {
   return new ContainerRegistry(`${root}/containers`, { removeTree });
@@ -198,9 +207,8 @@ export async function pullCommand(
       return 2;
     }
     if (useUserNamespace()) ensureSingleThreaded(reexec);
-    const store = new ImageStore(
-      dataRoot(),
-      storeOptions(p.options.has("insecure") ? { insecure: [ref.registry] } : undefined),
+    const store = openImageStore(
+      p.options.has("insecure") ? { insecure: [ref.registry] } : undefined,
     );
     const display = new PullDisplay(Deno.stderr, Deno.stderr.isTerminal());
     try {
@@ -308,7 +316,7 @@ export async function pruneCommand(
     const root = dataRoot();
     const containers = containerRegistry(root);
     const removed = await containers.pruneExited();
-    const store = new ImageStore(root, storeOptions(undefined));
+    const store = openImageStore();
     const { blobs, layers } = await store.prune({ keep: await containers.layersInUse() });
     console.log(
       `removed ${removed.length} container(s), ${blobs} blob(s) and ${layers} layer(s)`,
