@@ -452,6 +452,3 @@ export async function rmCommand(
   }
   return status;
 }
-
-/** The words `cli` dispatches to this file. */
-export const IMAGE_COMMANDS = ["pull", "images", "rmi", "prune", "extract", "ps", "rm"] as const;
