@@ -22,6 +22,7 @@ function spec(over: Partial<ContainerSpec> = {}): ContainerSpec {
     init: false,
     capabilities: 0n,
     seccomp: null,
+    startGate: null,
     maskPaths: true,
     idMapping: {
       uids: [{ inside: 0, outside: 1000, count: 1 }],

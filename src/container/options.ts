@@ -48,6 +48,8 @@ export interface ContainerOptions {
   seccomp?: Uint8Array | null;
   /** Mask and protect /proc and /sys paths as OCI runtimes do; default true. */
   maskPaths?: boolean;
+  /** A FIFO that holds INIT before execve until it is read (OCI create/start); see ContainerSpec. */
+  startGate?: string | null;
   /** Lines for /etc/resolv.conf, or null to leave the rootfs's file alone. */
   resolvConf?: string | null;
 }
@@ -174,6 +176,7 @@ export function buildSpec(o: ContainerOptions): { spec: ContainerSpec; warning: 
     seccomp: o.seccomp === undefined ? compileDefaultProfile(capabilities) : o.seccomp,
     maskPaths: o.maskPaths ?? true,
     idMapping: mapping,
+    startGate: o.startGate ?? null,
     network,
     etc: {
       hostname: hostname + "\n",

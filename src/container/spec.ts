@@ -103,6 +103,13 @@ export interface ContainerSpec {
   /** Mask /proc and /sys paths and make some read-only, as OCI runtimes do by default. */
   readonly maskPaths: boolean;
   readonly idMapping: IdMapping;
+  /**
+   * A host path to a FIFO, or null. When set, INIT's process stops right
+   * before execve until another process opens the FIFO for reading (the OCI
+   * runtime's create/start split): it opens the FIFO for writing, which
+   * blocks, writes one byte and closes it.
+   */
+  readonly startGate: string | null;
   readonly network: NetworkSetup;
   readonly etc: EtcFiles;
 }

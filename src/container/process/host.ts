@@ -66,6 +66,8 @@ export interface RunningContainer {
   readonly status: Promise<WaitStatus>;
   /** Sends a signal to INIT; false when it is gone. */
   kill(signal: number): boolean;
+  /** With a start gate: resolves to the sentence for an execve failure after the gate, or null. */
+  readonly lateFailure: Promise<string | null>;
 }
 
 /** Options for {@link startContainer} beyond the spec. */
@@ -204,16 +206,33 @@ export async function startContainer(
       exit = { code: m.code, signal: m.signal };
     }
   }
-  // The init channel until INIT is executed (end of file) or a step fails.
+  // The init channel until INIT is executed (end of file), waits at its start gate, or a step fails.
+  let gated = false;
   if (initPid !== 0) {
     for (;;) {
       const got = await init.next();
       if (got === null) break;
       if (got.message.t === "pty") ptyFd = got.fds[0] ?? null;
       else if (got.message.t === "error") failure = got.message;
+      else if (got.message.t === "gated") {
+        gated = true;
+        break;
+      }
     }
   }
-  init.close();
+  // After the gate, a failure of execve can still come: it is reported as lateFailure.
+  const lateFailure = gated
+    ? (async () => {
+      let late: string | null = null;
+      for (;;) {
+        const got = await init.next();
+        if (got === null) break;
+        if (got.message.t === "error") late = explainFailure(got.message);
+      }
+      init.close();
+      return late;
+    })()
+    : (init.close(), Promise.resolve(null));
   if (failure !== null || initPid === 0) {
     // Drain the control channel so the child can finish, then reap it.
     for (;;) {
@@ -254,5 +273,6 @@ export async function startContainer(
     pipes: { stdin: stdio.hostEnds[0]!, stdout: stdio.hostEnds[1]!, stderr: stdio.hostEnds[2]! },
     status,
     kill: (signal: number) => !done && kill(initPid, signal),
+    lateFailure,
   };
 }

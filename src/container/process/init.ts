@@ -42,6 +42,7 @@ import {
   signalFd,
   umount,
   waitpid,
+  writeAll,
 } from "../../../ffi/sys.ts";
 import { configureInterface, loopbackUp } from "../netconfig.ts";
 import { type MountStep, planMounts, resolveInRoot } from "../mounts.ts";
@@ -69,6 +70,10 @@ export function containerInit(spec: ContainerSpec, sock: number, stdio: Stdio): 
 
 function setupAndExec(spec: ContainerSpec, sock: number, stdio: Stdio): never {
   step("set the parent death signal", () => prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL)));
+  const gate = spec.startGate;
+  const gateFd = gate === null
+    ? -1
+    : step(`open the start gate ${gate}`, () => open(gate, O.PATH | O.CLOEXEC));
   setupRoot(spec);
   if (spec.hostname !== "") step("set the hostname", () => sethostname(spec.hostname));
   step("bring up lo", () => loopbackUp());
@@ -81,9 +86,9 @@ function setupAndExec(spec: ContainerSpec, sock: number, stdio: Stdio): never {
   }
   const resolved = resolveExecutable(spec);
   if (spec.init) {
-    runReaper(spec, sock, stdio, resolved);
+    runReaper(spec, sock, stdio, resolved, gateFd);
   }
-  finishAndExec(spec, sock, stdio, resolved);
+  finishAndExec(spec, sock, stdio, resolved, gateFd);
 }
 
 /** Mounts everything, pivots into the root and detaches the host's mounts. */
@@ -229,10 +234,16 @@ function attachStdio(stdio: Stdio): void {
 }
 
 /** The last steps, in the process that becomes INIT. */
-function finishAndExec(spec: ContainerSpec, sock: number, stdio: Stdio, path: string): never {
+function finishAndExec(
+  spec: ContainerSpec,
+  sock: number,
+  stdio: Stdio,
+  path: string,
+  gateFd: number,
+): never {
   if (spec.tty) step("attach the terminal", () => attachTerminal(spec, sock));
   else step("attach stdin, stdout and stderr", () => attachStdio(stdio));
-  step("close inherited descriptors", () => closeInherited(sock));
+  step("close inherited descriptors", () => closeInherited([sock, gateFd]));
   step(`change directory to ${spec.cwd}`, () => chdir(spec.cwd));
   step("limit the capability bounding set", () => dropBoundingSet(spec.capabilities));
   step(`switch to user ${spec.uid}:${spec.gid}`, () => {
@@ -244,6 +255,15 @@ function finishAndExec(spec: ContainerSpec, sock: number, stdio: Stdio, path: st
   step("set capabilities", () => applyCapabilities(spec));
   step("set no_new_privs", () => prctl(PR.SET_NO_NEW_PRIVS, 1n));
   step("set the parent death signal", () => prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL)));
+  if (gateFd >= 0) {
+    step("wait at the start gate", () => {
+      send(sock, { t: "gated" });
+      const fd = open(`/proc/self/fd/${gateFd}`, O.WRONLY | O.CLOEXEC);
+      writeAll(fd, new Uint8Array([0]));
+      close(fd);
+      close(gateFd);
+    });
+  }
   resetSignals();
   if (spec.seccomp) step("install the seccomp filter", () => installSeccomp(spec.seccomp!));
   try {
@@ -285,26 +305,32 @@ function applyCapabilities(spec: ContainerSpec): void {
   prctl(PR.CAP_AMBIENT, BigInt(PR.CAP_AMBIENT_CLEAR_ALL));
 }
 
-/** Closes every descriptor above 2 but the message socket, which closes itself on exec. */
-function closeInherited(sock: number): void {
-  for (const entry of Deno.readDirSync("/proc/self/fd")) {
-    const fd = Number(entry.name);
-    if (fd > 2 && fd !== sock) close(fd);
+/** Closes every descriptor above 2 but those kept (the message socket first, which closes itself on exec). */
+function closeInherited(keep: readonly number[]): void {
+  const fds = [...Deno.readDirSync("/proc/self/fd")].map((e) => Number(e.name));
+  for (const fd of fds) {
+    if (fd > 2 && !keep.includes(fd)) close(fd);
   }
-  setCloseOnExec(sock, true);
+  setCloseOnExec(keep[0]!, true);
 }
 
 /**
  * `--init`: stay as pid 1, run INIT as pid 2, forward signals to it, reap
  * every orphan, and exit with INIT's status (128+N when it died of signal N).
  */
-function runReaper(spec: ContainerSpec, sock: number, stdio: Stdio, path: string): never {
+function runReaper(
+  spec: ContainerSpec,
+  sock: number,
+  stdio: Stdio,
+  path: string,
+  gateFd: number,
+): never {
   const sfd = step("block signals for the reaper", () => signalFd([SIGCHLD, ...FORWARDED_SIGNALS]));
   const child = step("fork INIT", () => fork());
   if (child === 0) {
     close(sfd);
     try {
-      finishAndExec(spec, sock, stdio, path);
+      finishAndExec(spec, sock, stdio, path, gateFd);
     } catch (e) {
       reportFailure(sock, e);
     }

@@ -24,6 +24,11 @@ export interface PtyReady {
   readonly t: "pty";
 }
 
+/** Init to host side: every step is done; INIT waits at the start gate before execve. */
+export interface Gated {
+  readonly t: "gated";
+}
+
 /** Child to host side: INIT's pid as the host sees it. */
 export interface Started {
   readonly t: "started";
@@ -49,7 +54,15 @@ export interface Exited {
 }
 
 /** Every message of the protocol. */
-export type Message = MapsReady | Unshared | TapReady | PtyReady | Started | StepFailed | Exited;
+export type Message =
+  | MapsReady
+  | Unshared
+  | TapReady
+  | PtyReady
+  | Gated
+  | Started
+  | StepFailed
+  | Exited;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -66,7 +79,9 @@ export function decodeMessage(bytes: Uint8Array): Message {
     throw new TypeError("Malformed message from the container");
   }
   const t = (value as { t: unknown }).t;
-  if (!["maps", "unshared", "tap", "pty", "started", "error", "exited"].includes(String(t))) {
+  if (
+    !["maps", "unshared", "tap", "pty", "gated", "started", "error", "exited"].includes(String(t))
+  ) {
     throw new TypeError(`Unknown message type "${String(t)}"`);
   }
   return value as Message;

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds dist/paranoid.js (one file, esbuild) and dist/paranoid (deno compile, when its runtime is at hand).
+#
+# deno compile downloads its runtime (denort) from the internet; set DENORT_BIN
+# to a local denort to build offline. Without either, the bundle is still made
+# and one line says why the binary was not. TARGETS may list Rust target
+# triples (default: this machine's); the V8 flag that fork() needs is baked in.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+mkdir -p dist
+deno=$(command -v deno || echo node_modules/.bin/deno)
+ESBUILD_VERSION=0.28.2
+
+# 1. The bundle.
+esbuild=dist/.tools/node_modules/.bin/esbuild
+if [ ! -x "$esbuild" ]; then
+  npm install --silent --no-save --prefix dist/.tools "esbuild@$ESBUILD_VERSION" >/dev/null 2>&1 || {
+    echo "compile.sh: cannot install esbuild@$ESBUILD_VERSION from the npm registry" >&2
+    exit 1
+  }
+fi
+"$esbuild" main.ts --bundle --format=esm --platform=neutral --target=es2022 \
+  --external:'node:*' --log-level=warning --outfile=dist/paranoid.js || exit 1
+echo "compile.sh: built dist/paranoid.js (run it with: deno run -A dist/paranoid.js)"
+
+# 2. The binary.
+targets=${TARGETS:-}
+build_binary() {
+  local target=$1 out=dist/paranoid
+  local args=(compile -A --no-config --v8-flags=--single-threaded --quiet)
+  if [ -n "$target" ]; then
+    args+=(--target "$target")
+    out="dist/paranoid-$target"
+  fi
+  "$deno" "${args[@]}" --output "$out" main.ts
+}
+if [ -n "${DENORT_BIN:-}" ] && [ ! -x "$DENORT_BIN" ]; then
+  echo "compile.sh: DENORT_BIN=$DENORT_BIN is not an executable file; dist/paranoid was not built" >&2
+  exit 1
+fi
+failed=0
+for t in ${targets:-""}; do
+  if ! build_binary "$t" 2>dist/.compile.log; then
+    failed=1
+    reason=$(grep -m1 -oE 'error sending request[^:]*|dns error.*' dist/.compile.log || true)
+    echo "compile.sh: dist/paranoid${t:+-$t} was not built: deno compile could not get its runtime (offline?); set DENORT_BIN to a local denort. ${reason}" >&2
+  fi
+done
+[ "$failed" -eq 0 ] && echo "compile.sh: built dist/paranoid"
+exit 0
