@@ -486,3 +486,31 @@ export function setrlimit(resource: number, soft: bigint, hard: bigint): void {
   const r = new BigUint64Array([soft, hard]);
   check(libc.setrlimit(resource, new Uint8Array(r.buffer)), "setrlimit", String(resource));
 }
+
+// Readiness ------------------------------------------------------------------------------------
+
+/** poll(2) event bits. */
+export const POLL = { IN: 0x1, OUT: 0x4, ERR: 0x8, HUP: 0x10 } as const;
+
+/**
+ * Waits on Deno's thread pool until one of `fds` is readable (or `timeoutMs`
+ * passes; -1 waits forever). Returns the revents of each descriptor.
+ */
+export async function pollReadable(fds: readonly number[], timeoutMs: number): Promise<number[]> {
+  const buf = new Uint8Array(8 * fds.length);
+  const v = new DataView(buf.buffer);
+  fds.forEach((fd, i) => {
+    v.setInt32(8 * i, fd, true);
+    v.setInt16(8 * i + 4, POLL.IN, true);
+  });
+  await libc.pollAsync(buf, BigInt(fds.length), timeoutMs);
+  return fds.map((_, i) => v.getInt16(8 * i + 6, true));
+}
+
+/** eventfd(2), close-on-exec and non-blocking: a descriptor another task can make readable. */
+export function eventFd(): number {
+  return check(libc.eventfd(0, 0o2000000 | 0o4000), "eventfd");
+}
+
+/** Errno values the non-blocking paths look for. */
+export const EAGAIN = 11;

@@ -6,6 +6,7 @@ import { ensureDefaultRootfs } from "../container/default_rootfs.ts";
 import { buildSpec } from "../container/options.ts";
 import { type RunningContainer, startContainer } from "../container/process/host.ts";
 import { relayTerminal } from "../container/tty.ts";
+import { attachNetwork } from "../container/network.ts";
 import { ensureSingleThreaded } from "../container/single_thread.ts";
 import { parseOptions, UsageError } from "./args.ts";
 import { RUN_OPTIONS, toRunRequest } from "./run_options.ts";
@@ -86,8 +87,6 @@ export async function runCommand(
       root,
       command: request.argv[0]!,
       args: request.argv.slice(1),
-      // The network stack is attached by issue 3's driver; until then only lo.
-      network: false,
     });
     if (warning !== null) printError(`warning: ${warning}`);
     // Listen before starting, so that a signal arriving while INIT starts is not lost.
@@ -114,9 +113,11 @@ export async function runCommand(
         stderr: "inherit",
       });
       for (const n of pending) running.kill(n);
+      const network = attachNetwork(running, request.container.network, (m) => printError(m));
       const relay = running.ptyFd !== null ? relayTerminal(running.ptyFd) : Promise.resolve();
       const status = await running.status;
       await relay;
+      await network?.close();
       return status.signal !== null ? 128 + status.signal : status.code ?? 0;
     } finally {
       for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);

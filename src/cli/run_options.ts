@@ -3,7 +3,7 @@
 import { ALL_CAPABILITIES, CapabilityError, resolveCapabilities } from "../container/caps.ts";
 import { compileProfile, parseProfile, SeccompProfileError } from "../container/seccomp/profile.ts";
 import { hostArch } from "../container/seccomp/default.ts";
-import type { ContainerOptions } from "../container/options.ts";
+import type { ContainerOptions, NetworkOptions } from "../container/options.ts";
 import type { MountSpec } from "../container/spec.ts";
 import {
   listOption,
@@ -199,7 +199,7 @@ export function toRunRequest(
     env: envVars,
     mounts,
     readOnly: o.has("read-only"),
-    network: !o.has("disable-networking"),
+    network: o.has("disable-networking") ? false : networkOptions(o),
     tty,
     init: o.has("init"),
     capabilities,
@@ -227,4 +227,29 @@ export function loadSeccompProfile(path: string, capabilities: bigint): Uint8Arr
     if (e instanceof SeccompProfileError) throw new UsageError(`"${path}": ${e.message}`);
     throw e;
   }
+}
+
+/** The network options from the command line. */
+function networkOptions(o: ParsedOptions): NetworkOptions {
+  const upstreams = listOption(o, "dns-upstream");
+  for (const u of upstreams) {
+    if (!/^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$/.test(u)) {
+      throw new UsageError(`invalid value for "--dns-upstream": "${u}" (expected ADDR[:PORT], IPv4)`);
+    }
+  }
+  const mtuText = stringOption(o, "mtu");
+  let mtu: number | undefined;
+  if (mtuText !== undefined) {
+    mtu = Number(mtuText);
+    if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65520) {
+      throw new UsageError(`invalid value for "--mtu": "${mtuText}" (expected 576 to 65520)`);
+    }
+  }
+  const trace = stringOption(o, "net-trace");
+  return {
+    disableHostLoopback: o.has("disable-host-loopback"),
+    ...(upstreams.length > 0 ? { dnsUpstreams: upstreams } : {}),
+    ...(trace !== undefined ? { trace } : {}),
+    ...(mtu !== undefined ? { mtu } : {}),
+  };
 }

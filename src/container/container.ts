@@ -6,6 +6,7 @@ import { type RunningContainer, startContainer, type StdioMode } from "./process
 import { collect, readableFromFd, writableToFd } from "./streams.ts";
 import { isSingleThreaded } from "./single_thread.ts";
 import { spawnThroughHelper } from "./helper_spawn.ts";
+import { attachNetwork } from "./network.ts";
 
 /** Options of {@link Container}: the container itself plus where INIT's streams go. */
 export interface ContainerSpawnOptions extends ContainerOptions {
@@ -140,7 +141,10 @@ export class Container {
     }
     const { spec } = buildSpec(o);
     const running = await startContainer(spec, stdio);
-    return wrapRunning(running);
+    const network = attachNetwork(running, o.network);
+    return wrapRunning(running, async () => {
+      await network?.close();
+    });
   }
 
   /** Runs the container to the end and collects stdout and stderr (piped unless set otherwise). */

@@ -14,6 +14,18 @@ export const DEFAULT_NETWORK: NetworkSetup = {
   mtu: 65520,
 };
 
+/** Options of the container's network. */
+export interface NetworkOptions {
+  /** The gateway does not lead to the host's loopback. */
+  disableHostLoopback?: boolean;
+  /** DNS resolvers the gateway forwards to, as ADDR[:PORT]; default: the host's /etc/resolv.conf. */
+  dnsUpstreams?: readonly string[];
+  /** Write every frame on the TAP to this pcap file. */
+  trace?: string;
+  /** eth0's MTU; default 65520. */
+  mtu?: number;
+}
+
 /** Options for a container, in the vocabulary of `docker run` and Deno.Command. */
 export interface ContainerOptions {
   /** Host path of the root filesystem (the overlay's mount point when rootOverlay is set). */
@@ -36,8 +48,8 @@ export interface ContainerOptions {
   mounts?: readonly MountSpec[];
   /** Mount the root read-only, with writable tmpfs on /tmp and /run. */
   readOnly?: boolean;
-  /** Network: false for only lo; true (default once the stack is attached) for eth0 through the stack. */
-  network?: boolean;
+  /** Network: false for only lo; true (the default) or options for eth0 through the userspace stack. */
+  network?: boolean | NetworkOptions;
   /** Give INIT a pseudo-terminal. */
   tty?: boolean;
   /** Run a minimal reaper as pid 1 that forwards signals to INIT. */
@@ -149,7 +161,14 @@ export function buildSpec(o: ContainerOptions): { spec: ContainerSpec; warning: 
       }
     }
   }
-  const network = o.network ? DEFAULT_NETWORK : { ...DEFAULT_NETWORK, mode: "none" as const };
+  const wanted = o.network ?? true;
+  const mtu = typeof wanted === "object" && wanted.mtu !== undefined ? wanted.mtu : DEFAULT_NETWORK.mtu;
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65520) {
+    throw new ContainerConfigError(`MTU ${mtu} is out of range: 576 to 65520`);
+  }
+  const network: NetworkSetup = wanted === false
+    ? { ...DEFAULT_NETWORK, mode: "none" }
+    : { ...DEFAULT_NETWORK, mtu };
   const hosts = [
     "127.0.0.1\tlocalhost",
     "::1\tlocalhost ip6-localhost ip6-loopback",

@@ -1,0 +1,24 @@
+// Joins a started container's TAP to the userspace network stack on the host side.
+
+import { ContainerNetwork } from "../net/host/network.ts";
+import type { NetworkOptions } from "./options.ts";
+import type { RunningContainer } from "./process/host.ts";
+
+/** Starts the stack on the container's TAP, or returns null when the container has no network. */
+export function attachNetwork(
+  running: RunningContainer,
+  options: boolean | NetworkOptions | undefined,
+  warn?: (message: string) => void,
+): ContainerNetwork | null {
+  if (running.tapFd === null) return null;
+  const o = typeof options === "object" ? options : {};
+  return new ContainerNetwork(running.tapFd, {
+    config: {
+      ...(o.disableHostLoopback !== undefined ? { disableHostLoopback: o.disableHostLoopback } : {}),
+      ...(o.dnsUpstreams !== undefined ? { dnsUpstreams: o.dnsUpstreams } : {}),
+      ...(o.mtu !== undefined ? { mtu: o.mtu } : {}),
+    },
+    ...(o.trace !== undefined ? { trace: o.trace } : {}),
+    ...(warn ? { warn } : {}),
+  });
+}

@@ -1,0 +1,147 @@
+// A container's network on the host side: the TAP link, the stack, TCP, the host bridges, DNS, ICMP and the trace.
+//
+// Theory of operation: everything runs on the host side's event loop. The TAP
+// link's receive loop hands each frame to the stack with the current time;
+// frames the stack sends are written to the TAP at once. After every batch
+// (and whenever TCP is woken by the host side) one timer is re-armed for the
+// stack's next deadline. Closing stops the loop, aborts every connection and
+// closes every host socket the container caused.
+
+import { type NetworkConfig, networkConfig } from "../config.ts";
+import { NetworkStack, type StackCounters } from "../stack.ts";
+import { TcpLayer } from "../tcp/layer.ts";
+import { dnsOverTcp, TcpBridge } from "./tcp_bridge.ts";
+import { UdpBridge } from "./udp_bridge.ts";
+import { DnsForwarder } from "../services/dns_forwarder.ts";
+import { HostIcmpEcho } from "./icmp_echo.ts";
+import { TapLink, type TapStats } from "../link/tap.ts";
+import { openPcapFile } from "../link/pcap.ts";
+
+/** Options of a container network. */
+export interface ContainerNetworkOptions {
+  /** Addressing and policy overrides (MTU, DNS upstreams, host loopback). */
+  readonly config?: Partial<NetworkConfig>;
+  /** Write every frame, both ways, to this pcap file. */
+  readonly trace?: string;
+  /** Where one-time explanations go (default: stderr with the program name). */
+  readonly warn?: (message: string) => void;
+}
+
+/** The counters of every layer, for the debug dump. */
+export interface NetworkCounters {
+  readonly link: TapStats;
+  readonly stack: StackCounters;
+  readonly tcpConnections: number;
+  readonly udpFlows: number;
+}
+
+/** The host side of one container's network. */
+export class ContainerNetwork {
+  /** The stack's configuration. */
+  readonly config: NetworkConfig;
+  readonly #link: TapLink;
+  readonly #stack: NetworkStack;
+  readonly #tcp: TcpLayer;
+  readonly #tcpBridge: TcpBridge;
+  readonly #udp: UdpBridge;
+  readonly #dns: DnsForwarder;
+  readonly #icmp: HostIcmpEcho;
+  readonly #trace: { write(frame: Uint8Array, t: number): void; close(): void } | null;
+  readonly #loop: Promise<void>;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  #closed = false;
+
+  /** Takes ownership of the TAP descriptor and starts serving the container. */
+  constructor(tapFd: number, options: ContainerNetworkOptions = {}) {
+    this.config = networkConfig(options.config ?? {});
+    const warn = options.warn ?? ((m: string) => console.error(`paranoid: ${m}`));
+    this.#link = new TapLink(tapFd);
+    if (options.trace !== undefined) {
+      const pcap = openPcapFile(options.trace);
+      this.#trace = { write: (f, t) => pcap.writer.write(f, t), close: pcap.close };
+    } else {
+      this.#trace = null;
+    }
+    const link = this.#link;
+    const trace = this.#trace;
+    const epoch = Date.now() - performance.now();
+    this.#dns = new DnsForwarder({ upstreams: this.config.dnsUpstreams });
+    this.#udp = new UdpBridge({ config: this.config });
+    this.#icmp = new HostIcmpEcho(warn);
+    this.#stack = new NetworkStack({
+      config: this.config,
+      send: trace === null ? (frame) => link.send(frame) : (frame) => {
+        trace.write(frame, epoch + performance.now());
+        link.send(frame);
+      },
+      hooks: { udp: this.#udp, dns: this.#dns, icmpEcho: this.#icmp },
+    });
+    this.#tcp = new TcpLayer({
+      sender: this.#stack.ipv4,
+      mss: this.config.mtu - 40,
+      wake: () => this.#schedule(),
+    });
+    this.#stack.registerProtocol(6, this.#tcp);
+    this.#tcpBridge = new TcpBridge(this.#tcp, {
+      config: this.config,
+      gatewayServices: new Map([[53, dnsOverTcp((q) => this.#dns.forwardQuery(q))]]),
+    });
+    const stack = this.#stack;
+    this.#loop = link.run(
+      trace === null ? (frame) => stack.receive(frame, performance.now()) : (frame) => {
+        trace.write(frame, epoch + performance.now());
+        stack.receive(frame, performance.now());
+      },
+      () => this.#schedule(),
+    );
+  }
+
+  /** The TCP bridge, for published ports. */
+  get tcpBridge(): TcpBridge {
+    return this.#tcpBridge;
+  }
+
+  /** Re-arms the one timer for the stack's next deadline. */
+  #schedule(): void {
+    if (this.#closed) return;
+    const at = this.#stack.pollAt();
+    if (at === undefined) return;
+    if (this.#timer !== undefined && at >= this.#timerAt) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      if (this.#closed) return;
+      this.#stack.poll(performance.now());
+      this.#schedule();
+    }, Math.max(0, at - performance.now()));
+  }
+
+  /** Counters of every layer. */
+  counters(): NetworkCounters {
+    return {
+      link: { ...this.#link.stats },
+      stack: this.#stack.counters(),
+      tcpConnections: this.#tcp.connectionCount,
+      udpFlows: this.#udp.flowCount,
+    };
+  }
+
+  /** Stops the link and closes every host socket the container caused. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#link.close();
+    this.#tcpBridge.close();
+    this.#tcp.abortAll();
+    this.#icmp.close();
+    this.#dns.close();
+    await this.#udp.close();
+    this.#stack.close();
+    await this.#loop;
+    this.#trace?.close();
+  }
+}
