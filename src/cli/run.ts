@@ -6,7 +6,8 @@ import { ensureDefaultRootfs } from "../container/default_rootfs.ts";
 import { buildSpec } from "../container/options.ts";
 import { type RunningContainer, startContainer } from "../container/process/host.ts";
 import { relayTerminal } from "../container/tty.ts";
-import { attachNetwork } from "../container/network.ts";
+import { attachNetwork, bindPublishedPorts } from "../container/network.ts";
+import { PublishError } from "../net/host/publish.ts";
 import { ensureSingleThreaded } from "../container/single_thread.ts";
 import { parseOptions, UsageError } from "./args.ts";
 import { RUN_OPTIONS, toRunRequest } from "./run_options.ts";
@@ -107,13 +108,24 @@ export async function runCommand(
     const listeners = FORWARDED.map((sig) => [sig, forward(sig)] as const);
     for (const [sig, fn] of listeners) Deno.addSignalListener(sig, fn);
     try {
-      running = await startContainer(spec, {
-        stdin: "inherit",
-        stdout: "inherit",
-        stderr: "inherit",
-      });
+      const publisher = await bindPublishedPorts(request.container.network);
+      try {
+        running = await startContainer(spec, {
+          stdin: "inherit",
+          stdout: "inherit",
+          stderr: "inherit",
+        });
+      } catch (e) {
+        publisher?.close();
+        throw e;
+      }
       for (const n of pending) running.kill(n);
-      const network = attachNetwork(running, request.container.network, (m) => printError(m));
+      const network = attachNetwork(
+        running,
+        request.container.network,
+        publisher,
+        (m) => printError(m),
+      );
       const relay = running.ptyFd !== null ? relayTerminal(running.ptyFd) : Promise.resolve();
       const status = await running.status;
       await relay;
@@ -123,6 +135,10 @@ export async function runCommand(
       for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
     }
   } catch (e) {
+    if (e instanceof PublishError) {
+      printError(e.message);
+      return 125;
+    }
     if (e instanceof ContainerStartError) {
       printError(e.message);
       return e.exitCode;

@@ -5,6 +5,7 @@ import { compileProfile, parseProfile, SeccompProfileError } from "../container/
 import { hostArch } from "../container/seccomp/default.ts";
 import type { ContainerOptions, NetworkOptions } from "../container/options.ts";
 import type { MountSpec } from "../container/spec.ts";
+import { parsePublish } from "../net/host/publish.ts";
 import {
   listOption,
   type OptionDef,
@@ -18,6 +19,25 @@ export const RUN_OPTIONS: readonly OptionDef[] = [
   { long: "root", short: "r", value: "ROOT_PATH", help: "root filesystem of the container" },
   { long: "hostname", short: "h", value: "NAME", help: "hostname (default: a generated name)" },
   { long: "disable-networking", short: "N", help: "no network: only lo" },
+  {
+    long: "disable-host-loopback",
+    help: "the gateway 10.0.15.1 does not reach the host's 127.0.0.1",
+  },
+  {
+    long: "dns-upstream",
+    value: "ADDR[:PORT]",
+    repeat: true,
+    help: "DNS resolver the gateway forwards to (default: the host's)",
+  },
+  { long: "net-trace", value: "FILE", help: "write every frame on eth0 to a pcap file" },
+  { long: "mtu", value: "BYTES", help: "eth0's MTU (default 65520)" },
+  {
+    long: "publish",
+    short: "p",
+    value: "[HOSTIP:]HOSTPORT:CPORT[/udp]",
+    repeat: true,
+    help: "publish a container port on the host (ranges allowed)",
+  },
   {
     long: "volume",
     short: "v",
@@ -234,7 +254,9 @@ function networkOptions(o: ParsedOptions): NetworkOptions {
   const upstreams = listOption(o, "dns-upstream");
   for (const u of upstreams) {
     if (!/^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$/.test(u)) {
-      throw new UsageError(`invalid value for "--dns-upstream": "${u}" (expected ADDR[:PORT], IPv4)`);
+      throw new UsageError(
+        `invalid value for "--dns-upstream": "${u}" (expected ADDR[:PORT], IPv4)`,
+      );
     }
   }
   const mtuText = stringOption(o, "mtu");
@@ -246,7 +268,15 @@ function networkOptions(o: ParsedOptions): NetworkOptions {
     }
   }
   const trace = stringOption(o, "net-trace");
+  const publish = listOption(o, "publish").flatMap((p) => {
+    try {
+      return parsePublish(p);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  });
   return {
+    ...(publish.length > 0 ? { publish } : {}),
     disableHostLoopback: o.has("disable-host-loopback"),
     ...(upstreams.length > 0 ? { dnsUpstreams: upstreams } : {}),
     ...(trace !== undefined ? { trace } : {}),

@@ -6,7 +6,7 @@ import { type RunningContainer, startContainer, type StdioMode } from "./process
 import { collect, readableFromFd, writableToFd } from "./streams.ts";
 import { isSingleThreaded } from "./single_thread.ts";
 import { spawnThroughHelper } from "./helper_spawn.ts";
-import { attachNetwork } from "./network.ts";
+import { attachNetwork, bindPublishedPorts } from "./network.ts";
 
 /** Options of {@link Container}: the container itself plus where INIT's streams go. */
 export interface ContainerSpawnOptions extends ContainerOptions {
@@ -140,8 +140,15 @@ export class Container {
       return await spawnThroughHelper({ ...o, ...stdio });
     }
     const { spec } = buildSpec(o);
-    const running = await startContainer(spec, stdio);
-    const network = attachNetwork(running, o.network);
+    const publisher = await bindPublishedPorts(o.network);
+    let running;
+    try {
+      running = await startContainer(spec, stdio);
+    } catch (e) {
+      publisher?.close();
+      throw e;
+    }
+    const network = attachNetwork(running, o.network, publisher);
     return wrapRunning(running, async () => {
       await network?.close();
     });

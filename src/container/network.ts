@@ -1,6 +1,7 @@
 // Joins a started container's TAP to the userspace network stack on the host side.
 
 import { ContainerNetwork } from "../net/host/network.ts";
+import { PortPublisher } from "../net/host/publish.ts";
 import type { NetworkOptions } from "./options.ts";
 import type { RunningContainer } from "./process/host.ts";
 
@@ -8,17 +9,32 @@ import type { RunningContainer } from "./process/host.ts";
 export function attachNetwork(
   running: RunningContainer,
   options: boolean | NetworkOptions | undefined,
+  publisher: PortPublisher | null,
   warn?: (message: string) => void,
 ): ContainerNetwork | null {
-  if (running.tapFd === null) return null;
+  if (running.tapFd === null) {
+    publisher?.close();
+    return null;
+  }
   const o = typeof options === "object" ? options : {};
   return new ContainerNetwork(running.tapFd, {
     config: {
-      ...(o.disableHostLoopback !== undefined ? { disableHostLoopback: o.disableHostLoopback } : {}),
+      ...(o.disableHostLoopback !== undefined
+        ? { disableHostLoopback: o.disableHostLoopback }
+        : {}),
       ...(o.dnsUpstreams !== undefined ? { dnsUpstreams: o.dnsUpstreams } : {}),
       ...(o.mtu !== undefined ? { mtu: o.mtu } : {}),
     },
     ...(o.trace !== undefined ? { trace: o.trace } : {}),
     ...(warn ? { warn } : {}),
+    ...(publisher ? { publish: publisher } : {}),
   });
+}
+
+/** Binds the published ports of `options` before the container starts; null when there are none. */
+export async function bindPublishedPorts(
+  options: boolean | NetworkOptions | undefined,
+): Promise<PortPublisher | null> {
+  const mappings = typeof options === "object" ? options.publish ?? [] : [];
+  return mappings.length === 0 ? null : await PortPublisher.bind(mappings);
 }

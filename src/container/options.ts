@@ -3,6 +3,7 @@
 import { DOCKER_DEFAULT_CAPABILITY_MASK } from "./caps.ts";
 import { detectIdMapping } from "./idmap.ts";
 import { compileDefaultProfile } from "./seccomp/default.ts";
+import type { PortMapping } from "../net/host/publish.ts";
 import type { ContainerSpec, MountSpec, NetworkSetup, RootOverlay } from "./spec.ts";
 
 /** The default network: 10.0.15.2/30 on eth0 via 10.0.15.1, as the original had it. */
@@ -24,6 +25,8 @@ export interface NetworkOptions {
   trace?: string;
   /** eth0's MTU; default 65520. */
   mtu?: number;
+  /** Published ports: host sockets whose clients reach container ports. */
+  publish?: readonly PortMapping[];
 }
 
 /** Options for a container, in the vocabulary of `docker run` and Deno.Command. */
@@ -162,7 +165,9 @@ export function buildSpec(o: ContainerOptions): { spec: ContainerSpec; warning: 
     }
   }
   const wanted = o.network ?? true;
-  const mtu = typeof wanted === "object" && wanted.mtu !== undefined ? wanted.mtu : DEFAULT_NETWORK.mtu;
+  const mtu = typeof wanted === "object" && wanted.mtu !== undefined
+    ? wanted.mtu
+    : DEFAULT_NETWORK.mtu;
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 65520) {
     throw new ContainerConfigError(`MTU ${mtu} is out of range: 576 to 65520`);
   }

@@ -16,6 +16,7 @@ import { DnsForwarder } from "../services/dns_forwarder.ts";
 import { HostIcmpEcho } from "./icmp_echo.ts";
 import { TapLink, type TapStats } from "../link/tap.ts";
 import { openPcapFile } from "../link/pcap.ts";
+import type { PortPublisher } from "./publish.ts";
 
 /** Options of a container network. */
 export interface ContainerNetworkOptions {
@@ -23,6 +24,8 @@ export interface ContainerNetworkOptions {
   readonly config?: Partial<NetworkConfig>;
   /** Write every frame, both ways, to this pcap file. */
   readonly trace?: string;
+  /** Published ports, already bound; served once the network is up and closed with it. */
+  readonly publish?: PortPublisher;
   /** Where one-time explanations go (default: stderr with the program name). */
   readonly warn?: (message: string) => void;
 }
@@ -48,6 +51,7 @@ export class ContainerNetwork {
   readonly #icmp: HostIcmpEcho;
   readonly #trace: { write(frame: Uint8Array, t: number): void; close(): void } | null;
   readonly #loop: Promise<void>;
+  readonly #publish: PortPublisher | null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #closed = false;
@@ -75,7 +79,11 @@ export class ContainerNetwork {
         trace.write(frame, epoch + performance.now());
         link.send(frame);
       },
-      hooks: { udp: this.#udp, dns: this.#dns, icmpEcho: this.#icmp },
+      hooks: {
+        udp: options.publish ? options.publish.wrapUdp(this.#udp, this.config) : this.#udp,
+        dns: this.#dns,
+        icmpEcho: this.#icmp,
+      },
     });
     this.#tcp = new TcpLayer({
       sender: this.#stack.ipv4,
@@ -87,6 +95,8 @@ export class ContainerNetwork {
       config: this.config,
       gatewayServices: new Map([[53, dnsOverTcp((q) => this.#dns.forwardQuery(q))]]),
     });
+    this.#publish = options.publish ?? null;
+    this.#publish?.serveTcp(this.#tcpBridge, this.config);
     const stack = this.#stack;
     this.#loop = link.run(
       trace === null ? (frame) => stack.receive(frame, performance.now()) : (frame) => {
@@ -135,6 +145,7 @@ export class ContainerNetwork {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#link.close();
+    this.#publish?.close();
     this.#tcpBridge.close();
     this.#tcp.abortAll();
     this.#icmp.close();

@@ -1,0 +1,273 @@
+// Published ports: host listeners whose clients reach a container port with their real address as the source.
+//
+// Theory of operation: every host socket is bound before the container
+// starts, so a port that cannot be bound fails the start with nothing left
+// running. Once the network is up, each accepted TCP connection becomes an
+// active open from the stack into the container, sourced from the client's
+// own address and port; a client on the host's loopback appears as the
+// gateway, since a loopback source cannot enter another interface. UDP keeps
+// a flow per client: the container's replies to that client's address and
+// port leave through the published socket they came in by.
+
+import dgram from "node:dgram";
+import type { NetworkConfig } from "../config.ts";
+import type { UdpDatagram, UdpForwarder, UdpSink } from "../iface/udp.ts";
+import { parseIpv4 } from "../wire/ipv4_address.ts";
+import type { TcpBridge } from "./tcp_bridge.ts";
+
+/** One published port. */
+export interface PortMapping {
+  readonly protocol: "tcp" | "udp";
+  /** Host address to listen on; "0.0.0.0" for all. */
+  readonly hostIp: string;
+  readonly hostPort: number;
+  readonly containerPort: number;
+}
+
+/** A port that could not be published; the message names the port, the reason and the fix. */
+export class PublishError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PublishError";
+  }
+}
+
+function unprivilegedPortStart(): number {
+  try {
+    return Number(Deno.readTextFileSync("/proc/sys/net/ipv4/ip_unprivileged_port_start").trim());
+  } catch {
+    return 1024;
+  }
+}
+
+function bindError(m: PortMapping, e: unknown): PublishError {
+  const where = `${m.hostIp}:${m.hostPort}/${m.protocol}`;
+  const code = (e as { code?: string }).code;
+  if (e instanceof Deno.errors.AddrInUse || code === "EADDRINUSE") {
+    return new PublishError(`cannot publish port ${where}: it is already in use on the host`);
+  }
+  if (e instanceof Deno.errors.PermissionDenied || code === "EACCES") {
+    const start = unprivilegedPortStart();
+    return new PublishError(
+      `cannot publish port ${where}: ports below ${start} need privileges; as root, sysctl -w net.ipv4.ip_unprivileged_port_start=${
+        Math.min(m.hostPort, start)
+      } allows it, or publish a port from ${start} up`,
+    );
+  }
+  if (e instanceof Deno.errors.AddrNotAvailable || code === "EADDRNOTAVAIL") {
+    return new PublishError(
+      `cannot publish port ${where}: ${m.hostIp} is not an address of this host`,
+    );
+  }
+  return new PublishError(`cannot publish port ${where}: ${(e as Error).message}`);
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127.");
+}
+
+/** The source address the container sees for a host client. */
+function visibleSource(config: NetworkConfig, address: string): number {
+  const v4 = address.startsWith("::ffff:") ? address.slice(7) : address;
+  if (isLoopback(v4) || !/^\d+\.\d+\.\d+\.\d+$/.test(v4)) return config.gatewayAddress;
+  return parseIpv4(v4);
+}
+
+interface UdpPublished {
+  readonly mapping: PortMapping;
+  readonly socket: dgram.Socket;
+}
+
+/** Idle time after which a published UDP client flow is forgotten. */
+const UDP_FLOW_IDLE_MS = 60_000;
+
+/** The host sockets of every published port, bound up front and served once the network is up. */
+export class PortPublisher {
+  readonly #tcp: { mapping: PortMapping; listener: Deno.Listener }[];
+  readonly #udp: UdpPublished[];
+  #bridge: TcpBridge | null = null;
+  #closed = false;
+
+  private constructor(
+    tcp: { mapping: PortMapping; listener: Deno.Listener }[],
+    udp: UdpPublished[],
+  ) {
+    this.#tcp = tcp;
+    this.#udp = udp;
+  }
+
+  /** Binds every mapping; on any failure, closes what was bound and throws a PublishError. */
+  static async bind(mappings: readonly PortMapping[]): Promise<PortPublisher> {
+    const tcp: { mapping: PortMapping; listener: Deno.Listener }[] = [];
+    const udp: UdpPublished[] = [];
+    const undo = () => {
+      for (const t of tcp) t.listener.close();
+      for (const u of udp) u.socket.close();
+    };
+    for (const m of mappings) {
+      try {
+        if (m.protocol === "tcp") {
+          tcp.push({ mapping: m, listener: Deno.listen({ hostname: m.hostIp, port: m.hostPort }) });
+        } else {
+          const socket = dgram.createSocket("udp4");
+          await new Promise<void>((resolve, reject) => {
+            socket.once("error", reject);
+            socket.bind(m.hostPort, m.hostIp, () => {
+              socket.off("error", reject);
+              resolve();
+            });
+          }).catch((e) => {
+            socket.close();
+            throw e;
+          });
+          udp.push({ mapping: m, socket });
+        }
+      } catch (e) {
+        undo();
+        throw bindError(m, e);
+      }
+    }
+    return new PortPublisher(tcp, udp);
+  }
+
+  /** The TCP side: serves every listener through the bridge. */
+  serveTcp(bridge: TcpBridge, config: NetworkConfig): void {
+    this.#bridge = bridge;
+    for (const { mapping, listener } of this.#tcp) {
+      void (async () => {
+        for (;;) {
+          let conn: Deno.Conn;
+          try {
+            conn = await listener.accept();
+          } catch {
+            return; // closed
+          }
+          if (this.#closed || this.#bridge === null) {
+            conn.close();
+            return;
+          }
+          const remote = conn.remoteAddr as Deno.NetAddr;
+          try {
+            bridge.publish(
+              conn,
+              mapping.containerPort,
+              config.containerAddress,
+              visibleSource(config, remote.hostname),
+            );
+          } catch {
+            conn.close();
+          }
+        }
+      })();
+    }
+  }
+
+  /** The UDP side: wraps the stack's forwarder so that replies to published clients go back their way. */
+  wrapUdp(inner: UdpForwarder, config: NetworkConfig): UdpForwarder {
+    const flows = new Map<
+      string,
+      { socket: dgram.Socket; address: string; port: number; seen: number }
+    >();
+    let sink: UdpSink | null = null;
+    let clock = 0;
+    const key = (src: number, srcPort: number, containerPort: number) =>
+      `${src}:${srcPort}:${containerPort}`;
+    for (const { mapping, socket } of this.#udp) {
+      socket.on("message", (msg: Uint8Array, rinfo) => {
+        if (sink === null || this.#closed) return;
+        const src = visibleSource(config, rinfo.address);
+        flows.set(key(src, rinfo.port, mapping.containerPort), {
+          socket,
+          address: rinfo.address,
+          port: rinfo.port,
+          seen: clock,
+        });
+        sink.deliver({
+          src,
+          srcPort: rinfo.port,
+          dst: config.containerAddress,
+          dstPort: mapping.containerPort,
+          payload: new Uint8Array(msg),
+        });
+      });
+    }
+    return {
+      attach(s: UdpSink) {
+        sink = s;
+        inner.attach(s);
+      },
+      forward(d: UdpDatagram, now: number) {
+        clock = now;
+        const flow = flows.get(key(d.dst, d.dstPort, d.srcPort));
+        if (flow === undefined) {
+          inner.forward(d, now);
+          return;
+        }
+        flow.seen = now;
+        flow.socket.send(d.payload.slice(), flow.port, flow.address);
+      },
+      poll(now: number) {
+        clock = now;
+        for (const [k, f] of flows) if (now - f.seen > UDP_FLOW_IDLE_MS) flows.delete(k);
+        inner.poll(now);
+      },
+      pollAt() {
+        return inner.pollAt();
+      },
+    };
+  }
+
+  /** Closes every host socket. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const t of this.#tcp) {
+      try {
+        t.listener.close();
+      } catch {
+        // already closed
+      }
+    }
+    for (const u of this.#udp) u.socket.close();
+  }
+}
+
+/**
+ * Parses `-p [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]`, with ranges of equal
+ * length (`8000-8002:80-82`). Throws a RangeError naming the value.
+ */
+export function parsePublish(text: string): PortMapping[] {
+  const bad = (why: string) => new RangeError(`invalid value for "--publish": "${text}" (${why})`);
+  let spec = text;
+  let protocol: "tcp" | "udp" = "tcp";
+  const slash = spec.lastIndexOf("/");
+  if (slash !== -1) {
+    const p = spec.slice(slash + 1);
+    if (p !== "tcp" && p !== "udp") throw bad(`unknown protocol "${p}"`);
+    protocol = p;
+    spec = spec.slice(0, slash);
+  }
+  const parts = spec.split(":");
+  let hostIp = "0.0.0.0";
+  if (parts.length === 3) {
+    hostIp = parts.shift()!;
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(hostIp)) throw bad(`"${hostIp}" is not an IPv4 address`);
+  }
+  if (parts.length !== 2) throw bad("expected [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]");
+  const range = (r: string): [number, number] => {
+    const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(r);
+    if (!m) throw bad(`"${r}" is not a port or a range`);
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    if (a < 1 || b > 65535 || b < a) throw bad(`"${r}" is not within 1-65535`);
+    return [a, b];
+  };
+  const [h0, h1] = range(parts[0]!);
+  const [c0, c1] = range(parts[1]!);
+  if (h1 - h0 !== c1 - c0) throw bad("the host and container ranges differ in length");
+  const out: PortMapping[] = [];
+  for (let i = 0; i <= h1 - h0; i++) {
+    out.push({ protocol, hostIp, hostPort: h0 + i, containerPort: c0 + i });
+  }
+  return out;
+}
