@@ -1,0 +1,699 @@
+// Integration: escape attempts from inside a container, each asserting what the container can observe.
+
+import assert from "node:assert/strict";
+import {
+  eventually,
+  MAIN,
+  makeBusyboxRoot,
+  paranoid,
+  processesWith,
+  removeRoot,
+  type RunResult,
+} from "./helpers.ts";
+
+const FIXTURES = new URL("./fixtures/", import.meta.url).pathname;
+const PYTHON = "/usr/bin/python3";
+
+/** Fails loudly when the host has no python3 in /usr (used through a read-only bind mount). */
+function requirePython(): void {
+  try {
+    if (Deno.statSync(PYTHON).isFile) return;
+  } catch {
+    // fall through
+  }
+  throw new Error(`${PYTHON} is missing: install the Debian package python3`);
+}
+
+/** System call numbers used by the raw-syscall probes, per architecture. */
+const SYSCALLS: Record<string, Record<string, number>> = {
+  x86_64: {
+    add_key: 248,
+    request_key: 249,
+    keyctl: 250,
+    bpf: 321,
+    perf_event_open: 298,
+    kexec_load: 246,
+    kexec_file_load: 320,
+    init_module: 175,
+    finit_module: 313,
+    delete_module: 176,
+    open_by_handle_at: 304,
+    userfaultfd: 323,
+    acct: 163,
+    swapon: 167,
+    reboot: 169,
+    ptrace: 101,
+  },
+  aarch64: {
+    add_key: 217,
+    request_key: 218,
+    keyctl: 219,
+    bpf: 280,
+    perf_event_open: 241,
+    kexec_load: 104,
+    kexec_file_load: 294,
+    init_module: 105,
+    finit_module: 273,
+    delete_module: 106,
+    open_by_handle_at: 265,
+    userfaultfd: 282,
+    acct: 89,
+    swapon: 224,
+    reboot: 142,
+    ptrace: 117,
+  },
+};
+
+function syscallTable(): Record<string, number> {
+  const table = SYSCALLS[Deno.build.arch];
+  if (table === undefined) throw new Error(`no syscall table for "${Deno.build.arch}"`);
+  return table;
+}
+
+const EPERM = 1;
+const ESRCH = 3;
+
+/** A plain busybox root for the shell-only probes. */
+const root = await makeBusyboxRoot();
+/** A busybox root whose /lib and /lib64 lead into /usr, for the host's /usr mounted read-only. */
+const pyRoot = await makeBusyboxRoot();
+await Deno.symlink("usr/lib", `${pyRoot}/lib`);
+await Deno.symlink("usr/lib64", `${pyRoot}/lib64`);
+const R = `--root=${root}`;
+const PY = [`--root=${pyRoot}`, "-v", "/usr:/usr:ro"];
+
+/** Runs a shell script in the busybox root without a network. */
+function sh(script: string, extra: readonly string[] = []): Promise<RunResult> {
+  return paranoid([R, "-N", ...extra, "--", "/bin/sh", "-c", script]);
+}
+
+/** The prelude of every Python probe: libc through ctypes, `sc(name, *args)` -> [ret, errno]. */
+const PY_PRELUDE = `
+import ctypes, json, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+NR = json.loads(sys.argv[1])
+def sc(name, *args):
+    ctypes.set_errno(0)
+    r = libc.syscall(ctypes.c_long(NR[name]), *[ctypes.c_long(a) for a in args])
+    return [r, ctypes.get_errno()]
+`;
+
+/** Runs a Python probe in the container with the host's /usr; its last stdout line is JSON. */
+async function python(
+  code: string,
+  extra: readonly string[] = [],
+  args: readonly string[] = [],
+): Promise<unknown> {
+  requirePython();
+  const r = await paranoid([
+    ...PY,
+    "-N",
+    ...extra,
+    "--",
+    PYTHON,
+    "-c",
+    PY_PRELUDE + code,
+    JSON.stringify(syscallTable()),
+    ...args,
+  ]);
+  assert.equal(r.code, 0, `python probe failed: ${r.stderr}`);
+  const last = r.stdout.trim().split("\n").at(-1) ?? "";
+  return JSON.parse(last);
+}
+
+/** A host directory with a secret file beside a subdirectory that gets bind-mounted. */
+async function hostTree(): Promise<{ dir: string; secret: string; shared: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "paranoid-sec-" });
+  await Deno.chmod(dir, 0o755);
+  const secret = `${dir}/secret-${crypto.randomUUID()}.txt`;
+  await Deno.writeTextFile(secret, "host secret\n");
+  const shared = `${dir}/shared`;
+  await Deno.mkdir(shared);
+  await Deno.writeTextFile(`${shared}/inside.txt`, "shared\n");
+  return { dir, secret, shared };
+}
+
+/** Asserts that the host tree is as hostTree left it, apart from what the container put in shared/. */
+async function assertSecretIntact(tree: { dir: string; secret: string }): Promise<void> {
+  assert.equal(await Deno.readTextFile(tree.secret), "host secret\n");
+  const names = [];
+  for await (const e of Deno.readDir(tree.dir)) names.push(e.name);
+  assert.deepEqual(names.sort(), [tree.secret.slice(tree.dir.length + 1), "shared"].sort());
+}
+
+/** The capability sets of /proc/self/status as bigints. */
+function parseCaps(status: string): Record<string, bigint> {
+  const caps: Record<string, bigint> = {};
+  for (const m of status.matchAll(/^Cap(Inh|Prm|Eff|Bnd|Amb):\s*([0-9a-f]+)$/gm)) {
+    caps[m[1]!] = BigInt(`0x${m[2]}`);
+  }
+  assert.deepEqual(Object.keys(caps).sort(), ["Amb", "Bnd", "Eff", "Inh", "Prm"]);
+  return caps;
+}
+
+/** Capability numbers (linux/capability.h). */
+const CAP = {
+  CHOWN: 0,
+  DAC_OVERRIDE: 1,
+  FOWNER: 3,
+  FSETID: 4,
+  KILL: 5,
+  SETGID: 6,
+  SETUID: 7,
+  SETPCAP: 8,
+  NET_BIND_SERVICE: 10,
+  NET_RAW: 13,
+  SYS_CHROOT: 18,
+  SYS_PTRACE: 19,
+  SYS_ADMIN: 21,
+  MKNOD: 27,
+  AUDIT_WRITE: 29,
+  SETFCAP: 31,
+  NET_ADMIN: 12,
+} as const;
+
+const bit = (n: number): bigint => 1n << BigInt(n);
+
+/** Docker's default 14 capabilities. */
+const DOCKER_DEFAULT = [
+  CAP.CHOWN,
+  CAP.DAC_OVERRIDE,
+  CAP.FOWNER,
+  CAP.FSETID,
+  CAP.KILL,
+  CAP.SETGID,
+  CAP.SETUID,
+  CAP.SETPCAP,
+  CAP.NET_BIND_SERVICE,
+  CAP.NET_RAW,
+  CAP.SYS_CHROOT,
+  CAP.MKNOD,
+  CAP.AUDIT_WRITE,
+  CAP.SETFCAP,
+].reduce((a, c) => a | bit(c), 0n);
+
+async function capsWith(extra: readonly string[]): Promise<Record<string, bigint>> {
+  const r = await sh("cat /proc/self/status", extra);
+  assert.equal(r.code, 0, r.stderr);
+  return parseCaps(r.stdout);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The host's files
+
+Deno.test("security: a host file beside a bind mount is unreachable by ../, symlinks or its host path", async () => {
+  const tree = await hostTree();
+  try {
+    const name = tree.secret.slice(tree.dir.length + 1);
+    const script = [
+      `cat /mnt/shared/inside.txt`,
+      `cat /mnt/shared/../${name} 2>/dev/null && echo LEAK-dotdot`,
+      `cat /mnt/shared/../../${name} 2>/dev/null && echo LEAK-dotdot2`,
+      `cat ${tree.secret} 2>/dev/null && echo LEAK-hostpath`,
+      `ls ${tree.dir} 2>/dev/null && echo LEAK-hostdir`,
+      `ln -s ../${name} /mnt/shared/escape; cat /mnt/shared/escape 2>/dev/null && echo LEAK-symlink`,
+      `echo pwned > /mnt/shared/../${name}`,
+      `find / -path /proc -prune -o -path /sys -prune -o -name '${name}' -print`,
+      `echo done`,
+    ].join("; ");
+    const r = await sh(script, ["-v", `${tree.shared}:/mnt/shared`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /LEAK|host secret/);
+    // The write through ../ landed in the container's own /mnt, which the find then sees.
+    assert.deepEqual(r.stdout.trim().split("\n"), ["shared", `/mnt/${name}`, "done"]);
+    await assertSecretIntact(tree);
+    // The symlink the container made is in the shared directory, as a plain link.
+    assert.equal(await Deno.readLink(`${tree.shared}/escape`), `../${name}`);
+  } finally {
+    await removeRoot(tree.dir);
+    await Deno.remove(`${root}/mnt`, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("security: /proc/1/root is the container's own root and its cwd is /", async () => {
+  const marker = `marker-${crypto.randomUUID()}`;
+  await Deno.writeTextFile(`${root}/${marker}`, "");
+  try {
+    const r = await sh(
+      "ls -a /proc/1/root | sort | tr '\\n' ' '; echo; ls -a / | sort | tr '\\n' ' '; echo; " +
+        "readlink /proc/1/root; readlink /proc/1/cwd; readlink /proc/self/root; " +
+        "stat -c %i / /proc/1/root/ /proc/1/root/.. /proc/1/root/../..",
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const [viaProc, direct, l1, l2, l3, ...inodes] = r.stdout.trim().split("\n");
+    assert.equal(viaProc, direct);
+    assert.ok(direct!.split(" ").includes(marker), direct);
+    assert.deepEqual([l1, l2, l3], ["/", "/", "/"]);
+    assert.equal(new Set(inodes).size, 1, `.. of the root leaves it: ${inodes.join(" ")}`);
+  } finally {
+    await Deno.remove(`${root}/${marker}`);
+  }
+});
+
+Deno.test("security: INIT inherits only stdin, stdout and stderr from the host side", async () => {
+  const r = await sh("ls /proc/1/fd | tr '\\n' ' '");
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split(" "), ["0", "1", "2"]);
+});
+
+Deno.test("security: --privileged still cannot reach host files outside the mounts", async () => {
+  const tree = await hostTree();
+  try {
+    const name = tree.secret.slice(tree.dir.length + 1);
+    const script = [
+      `cat /mnt/shared/../${name} 2>/dev/null && echo LEAK-dotdot`,
+      `cat ${tree.secret} 2>/dev/null && echo LEAK-hostpath`,
+      // With CAP_SYS_ADMIN in its own namespace it can mount, but only what it already sees.
+      `mkdir -p /mnt/b && mount --bind /mnt/shared/.. /mnt/b && ls /mnt/b | grep -q secret && echo LEAK-bind`,
+      `mount -t proc proc /mnt/b 2>/dev/null; ls /mnt/b/1/root/ | grep -q secret && echo LEAK-proc`,
+      `echo done`,
+    ].join("; ");
+    const r = await sh(script, ["--privileged", "-v", `${tree.shared}:/mnt/shared`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /LEAK|host secret/);
+    assert.equal(r.stdout.trim().split("\n").at(-1), "done");
+    await assertSecretIntact(tree);
+  } finally {
+    await removeRoot(tree.dir);
+    await Deno.remove(`${root}/mnt`, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("security: open_by_handle_at cannot open a host file beside a bind mount, even privileged", async () => {
+  requirePython();
+  const tree = await hostTree();
+  try {
+    // The host makes the handle (name_to_handle_at needs no privilege); the container replays it.
+    const host = await new Deno.Command(PYTHON, {
+      args: [
+        "-c",
+        `
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(8 + 128)
+ctypes.c_uint.from_buffer(buf).value = 128
+mid = ctypes.c_int()
+r = libc.name_to_handle_at(-100, sys.argv[1].encode(), buf, ctypes.byref(mid), 0)
+assert r == 0, ctypes.get_errno()
+n = ctypes.c_uint.from_buffer(buf).value
+print(buf.raw[:8 + n].hex())
+`,
+        tree.secret,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const td = new TextDecoder();
+    assert.equal(host.code, 0, td.decode(host.stderr));
+    const handle = td.decode(host.stdout).trim();
+    const code = `
+buf = ctypes.create_string_buffer(bytes.fromhex(sys.argv[2]))
+fd = os.open("/mnt/shared", os.O_RDONLY | os.O_DIRECTORY)
+ctypes.set_errno(0)
+r = libc.syscall(ctypes.c_long(NR["open_by_handle_at"]), ctypes.c_long(fd), buf, ctypes.c_long(0))
+e = ctypes.get_errno()
+data = os.read(r, 100).decode() if r >= 0 else ""
+print(json.dumps([r, e, data]))
+`;
+    const v = ["-v", `${tree.shared}:/mnt/shared:ro`];
+    const confined = await python(code, v, [handle]) as [number, number, string];
+    assert.deepEqual(confined, [-1, EPERM, ""]);
+    const privileged = await python(code, ["--privileged", ...v], [handle]) as [
+      number,
+      number,
+      string,
+    ];
+    assert.equal(privileged[0], -1, `opened the host file: ${JSON.stringify(privileged)}`);
+    assert.equal(privileged[2], "");
+  } finally {
+    await removeRoot(tree.dir);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Mounts, namespaces and dangerous system calls
+
+Deno.test("security: mount and umount fail with EPERM without CAP_SYS_ADMIN", async () => {
+  const code = `
+os.makedirs("/tmp/m", exist_ok=True)
+ctypes.set_errno(0)
+m = libc.mount(b"none", b"/tmp/m", b"tmpfs", 0, None)
+me = ctypes.get_errno()
+ctypes.set_errno(0)
+u = libc.umount2(b"/proc/acpi", 2)
+ue = ctypes.get_errno()
+ctypes.set_errno(0)
+n = libc.mknod(b"/tmp/sda", 0o60600, os.makedev(8, 0))
+ne = ctypes.get_errno()
+print(json.dumps([[m, me], [u, ue], [n, ne]]))
+`;
+  assert.deepEqual(await python(code), [[-1, EPERM], [-1, EPERM], [-1, EPERM]]);
+});
+
+Deno.test("security: with --cap-add SYS_ADMIN the seccomp gate lets mount and umount through", async () => {
+  const r = await sh(
+    "mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && grep -c ' /tmp/m tmpfs ' /proc/mounts && " +
+      "umount /tmp/m && grep -c ' /tmp/m ' /proc/mounts; grep Seccomp: /proc/self/status",
+    ["--cap-add", "SYS_ADMIN"],
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split("\n"), ["1", "0", "Seccomp:\t2"]);
+});
+
+Deno.test("security: nested user namespaces are refused by default", async () => {
+  const r = await sh("unshare -U true; echo rc=$?");
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), "rc=1");
+  assert.match(r.stderr, /Operation not permitted/);
+});
+
+Deno.test("security: nested user namespaces are allowed with seccomp=unconfined or CAP_SYS_ADMIN", async () => {
+  for (
+    const extra of [["--security-opt", "seccomp=unconfined"], ["--cap-add", "SYS_ADMIN"]]
+  ) {
+    const r = await sh("unshare -U cat /proc/self/uid_map | wc -l; echo rc=$?", extra);
+    assert.equal(r.code, 0, `${extra.join(" ")}: ${r.stderr}`);
+    // A fresh user namespace has no map yet.
+    assert.deepEqual(r.stdout.trim().split("\n"), ["0", "rc=0"], extra.join(" "));
+  }
+});
+
+Deno.test("security: keyrings, bpf, perf, kexec, modules and friends are refused with EPERM", async () => {
+  const code = `
+probes = {
+  "add_key": sc("add_key", 0, 0, 0, 0, -3),
+  "request_key": sc("request_key", 0, 0, 0, -3),
+  "keyctl": sc("keyctl", 0, -3, 0, 0, 0),
+  "bpf": sc("bpf", 0, 0, 0),
+  "perf_event_open": sc("perf_event_open", 0, 0, -1, -1, 0),
+  "kexec_load": sc("kexec_load", 0, 0, 0, 0),
+  "kexec_file_load": sc("kexec_file_load", -1, -1, 0, 0, 0),
+  "init_module": sc("init_module", 0, 0, 0),
+  "finit_module": sc("finit_module", -1, 0, 0),
+  "delete_module": sc("delete_module", 0, 0),
+  "open_by_handle_at": sc("open_by_handle_at", -1, 0, 0),
+  "userfaultfd": sc("userfaultfd", 0),
+  "acct": sc("acct", 0),
+  "swapon": sc("swapon", 0, 0),
+  "ptrace": sc("ptrace", 16, 1, 0, 0),
+}
+print(json.dumps(probes))
+`;
+  const probes = await python(code) as Record<string, [number, number]>;
+  for (const [name, result] of Object.entries(probes)) {
+    assert.deepEqual(result, [-1, EPERM], `${name} was not refused with EPERM`);
+  }
+  // The refusals come from the filter: unconfined, the kernel answers keyctl and reads perf's attr.
+  const open = await python(code, ["--security-opt", "seccomp=unconfined"]) as Record<
+    string,
+    [number, number]
+  >;
+  assert.ok(open["keyctl"]![0] > 0, `keyctl unconfined: ${JSON.stringify(open["keyctl"])}`);
+  assert.notEqual(open["perf_event_open"]![1], EPERM);
+});
+
+Deno.test("security: the filter and no_new_privs are on by default and off only with --privileged", async () => {
+  const on = await sh("grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status");
+  assert.equal(on.code, 0, on.stderr);
+  assert.deepEqual(on.stdout.trim().split("\n"), ["NoNewPrivs:\t1", "Seccomp:\t2"]);
+  const off = await sh("grep -E '^Seccomp:' /proc/self/status", ["--privileged"]);
+  assert.equal(off.code, 0, off.stderr);
+  assert.equal(off.stdout.trim(), "Seccomp:\t0");
+});
+
+// ---------------------------------------------------------------------------------------------
+// The host side's processes and sockets
+
+Deno.test("security: the host side's processes are invisible and cannot be signalled or traced", async () => {
+  requirePython();
+  const marker = `marker-${crypto.randomUUID()}`;
+  const code = `
+for line in sys.stdin:
+    pid = int(line)
+    try:
+        os.kill(pid, 0)
+        k = 0
+    except ProcessLookupError:
+        k = 3
+    except PermissionError:
+        k = 1
+    t = sc("ptrace", 16, pid, 0, 0)
+    print(json.dumps([k, t, os.path.exists("/proc/%d" % pid)]), flush=True)
+`;
+  for (const extra of [[], ["--privileged"]]) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--no-config",
+        MAIN,
+        ...PY,
+        "-N",
+        ...extra,
+        "--",
+        PYTHON,
+        "-c",
+        PY_PRELUDE + code,
+        JSON.stringify(syscallTable()),
+        marker,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // The host side (a deno process) and every process of this test are host-side pids.
+    let hostSide: number[] = [];
+    await eventually(() => {
+      hostSide = processesWith(marker).filter((p) => {
+        try {
+          return /deno/.test(Deno.readLinkSync(`/proc/${p}/exe`));
+        } catch {
+          return false;
+        }
+      });
+      return hostSide.length > 0;
+    }, "the host side to start");
+    const pids = [...new Set([...hostSide, Deno.pid])];
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(pids.map((p) => `${p}\n`).join("")));
+    await w.close();
+    const out = await child.output();
+    const td = new TextDecoder();
+    assert.equal(out.code, 0, td.decode(out.stderr));
+    const lines = td.decode(out.stdout).trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(lines.length, pids.length);
+    for (const [i, [kill, trace, visible]] of lines.entries()) {
+      const what = `${extra.join(" ")} pid ${pids[i]}`;
+      assert.equal(kill, ESRCH, `${what}: kill -0 did not fail with ESRCH`);
+      assert.equal(visible, false, `${what}: visible in the container's /proc`);
+      // Default: the filter refuses ptrace (no CAP_SYS_PTRACE); privileged: no such process.
+      assert.deepEqual(trace, [-1, extra.length === 0 ? EPERM : ESRCH], what);
+    }
+  }
+});
+
+Deno.test("security: the host side's executable is not reachable through /proc/*/exe", async () => {
+  const r = await sh(
+    "readlink /proc/1/exe; for p in /proc/[0-9]*; do readlink $p/exe; done | grep -c deno; " +
+      "echo x >> /proc/1/exe 2>/dev/null && echo LEAK-write; true",
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split("\n"), ["/bin/busybox", "0"]);
+});
+
+Deno.test("security: with -N a TCP port on the host's loopback is unreachable", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted: Deno.Conn[] = [];
+  const loop = (async () => {
+    for await (const c of listener) accepted.push(c);
+  })();
+  try {
+    const port = (listener.addr as Deno.NetAddr).port;
+    const r = await sh(
+      `ip route | wc -l; echo | nc -w 1 127.0.0.1 ${port}; echo nc=$?; ` +
+        `echo | nc -w 1 10.0.15.1 ${port}; echo gw=$?`,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const [routes, nc, gw] = r.stdout.trim().split("\n");
+    assert.equal(routes, "0");
+    assert.notEqual(nc, "nc=0");
+    assert.notEqual(gw, "gw=0");
+    assert.equal(accepted.length, 0);
+  } finally {
+    listener.close();
+    await loop.catch(() => {});
+    for (const c of accepted) c.close();
+  }
+});
+
+Deno.test("security: an abstract unix socket bound on the host is unreachable", async () => {
+  requirePython();
+  const name = `paranoid-sec-${crypto.randomUUID()}`;
+  const server = new Deno.Command(PYTHON, {
+    args: [
+      "-c",
+      `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind("\\0" + sys.argv[1])
+s.listen(8)
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    c.sendall(b"hello from the host\\n")
+    c.close()
+`,
+      name,
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = server.stdout.getReader();
+  try {
+    const first = await reader.read();
+    assert.equal(new TextDecoder().decode(first.value).trim(), "ready");
+    const connect = `
+import socket
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+try:
+    s.connect("\\0" + sys.argv[2])
+    print(json.dumps(s.recv(100).decode()))
+except OSError as e:
+    print(json.dumps(e.errno))
+`;
+    // From the host the socket answers, so the name is right.
+    const host = await new Deno.Command(PYTHON, {
+      args: ["-c", PY_PRELUDE + connect, JSON.stringify(syscallTable()), name],
+      stdout: "piped",
+    }).output();
+    assert.equal(
+      JSON.parse(new TextDecoder().decode(host.stdout).trim()),
+      "hello from the host\n",
+    );
+    const ECONNREFUSED = 111;
+    assert.equal(await python(connect, [], [name]), ECONNREFUSED);
+  } finally {
+    server.kill("SIGKILL");
+    reader.releaseLock();
+    await server.stdout.cancel();
+    await server.status;
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Masked and read-only paths, --read-only
+
+Deno.test("security: masked paths read empty and read-only paths refuse writes", async () => {
+  const r = await sh(
+    [
+      "for f in /proc/keys /proc/timer_list /proc/kcore /proc/sched_debug /proc/timer_stats " +
+      "/proc/latency_stats; do [ -e $f ] && wc -c < $f; done | sort -u",
+      "ls -A /proc/acpi /proc/scsi /sys/firmware 2>/dev/null | grep -v ':$' | grep -c .",
+      "h=$(hostname); echo evil > /proc/sys/kernel/hostname; [ $(hostname) = $h ] && echo same",
+      "for d in /proc/bus /proc/fs /proc/irq /proc/sys /proc/sysrq-trigger; do " +
+      '[ -e $d ] && grep -q " $d [a-z]* ro," /proc/mounts && echo ro; done | sort -u',
+      "echo x > /sys/kernel/uevent_helper; true",
+    ].join("; "),
+  );
+  assert.equal(r.stdout.trim().split("\n").length, 4, r.stdout + r.stderr);
+  assert.deepEqual(r.stdout.trim().split("\n"), ["0", "0", "same", "ro"]);
+  assert.match(r.stderr, /hostname: Read-only file system/);
+  assert.match(r.stderr, /uevent_helper: Read-only file system/);
+});
+
+Deno.test("security: --privileged lifts the masked and read-only paths", async () => {
+  const r = await sh(
+    "grep -c -E ' /proc/(acpi|keys|timer_list|sys|bus|fs|irq) | /sys/firmware ' /proc/mounts",
+    ["--privileged"],
+  );
+  assert.equal(r.stdout.trim(), "0", r.stderr);
+});
+
+Deno.test("security: --read-only refuses writes to the root but keeps /tmp and /run writable", async () => {
+  const marker = `marker-${crypto.randomUUID()}`;
+  const r = await sh(
+    `touch /${marker}; touch /bin/${marker}; touch /tmp/a && touch /run/a && echo tmp-ok`,
+    ["--read-only"],
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), "tmp-ok");
+  assert.match(r.stderr, new RegExp(`/${marker}: Read-only file system`));
+  await assert.rejects(Deno.stat(`${root}/${marker}`), Deno.errors.NotFound);
+  await assert.rejects(Deno.stat(`${root}/bin/${marker}`), Deno.errors.NotFound);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Capabilities
+
+Deno.test("security: the default capabilities are Docker's 14 in every set but none inherited or ambient", async () => {
+  const caps = await capsWith([]);
+  assert.deepEqual(caps, {
+    Inh: 0n,
+    Prm: DOCKER_DEFAULT,
+    Eff: DOCKER_DEFAULT,
+    Bnd: DOCKER_DEFAULT,
+    Amb: 0n,
+  });
+});
+
+Deno.test("security: --cap-add and --cap-drop change the permitted, effective and bounding sets", async () => {
+  const cases: [string[], bigint][] = [
+    [["--cap-add", "SYS_ADMIN"], DOCKER_DEFAULT | bit(CAP.SYS_ADMIN)],
+    [
+      ["--cap-add", "CAP_NET_ADMIN", "--cap-drop", "chown"],
+      (DOCKER_DEFAULT | bit(CAP.NET_ADMIN)) & ~bit(CAP.CHOWN),
+    ],
+    [["--cap-drop", "ALL"], 0n],
+    [["--cap-drop", "ALL", "--cap-add", "KILL"], bit(CAP.KILL)],
+  ];
+  for (const [extra, want] of cases) {
+    const caps = await capsWith(extra);
+    assert.deepEqual(caps, { Inh: 0n, Prm: want, Eff: want, Bnd: want, Amb: 0n }, extra.join(" "));
+  }
+});
+
+Deno.test("security: --privileged and --cap-add ALL give every capability the kernel knows", async () => {
+  const last = Number(await Deno.readTextFile("/proc/sys/kernel/cap_last_cap"));
+  const all = (1n << BigInt(last + 1)) - 1n;
+  for (const extra of [["--privileged"], ["--cap-add", "ALL"]]) {
+    const caps = await capsWith(extra);
+    assert.deepEqual(caps, { Inh: 0n, Prm: all, Eff: all, Bnd: all, Amb: 0n }, extra.join(" "));
+  }
+});
+
+Deno.test("security: a non-root user has no effective capabilities", async () => {
+  const caps = await capsWith(["-u", "1000"]);
+  assert.deepEqual(caps, { Inh: 0n, Prm: 0n, Eff: 0n, Bnd: DOCKER_DEFAULT, Amb: 0n });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Seccomp profiles from JSON
+
+Deno.test("security: a JSON profile given with --security-opt is enforced", async () => {
+  const profile = `${FIXTURES}security_deny_mkdir.json`;
+  const r = await sh("mkdir /tmp/denied; echo mkdir=$?; touch /tmp/allowed && echo touch=0", [
+    "--security-opt",
+    `seccomp=${profile}`,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split("\n"), ["mkdir=1", "touch=0"]);
+  assert.match(r.stderr, /mkdir: can't create directory '\/tmp\/denied': Operation not permitted/);
+});
+
+Deno.test("security: a malformed JSON profile exits 2 naming the field", async () => {
+  const profile = `${FIXTURES}security_bad_action.json`;
+  const r = await sh("echo started", ["--security-opt", `seccomp=${profile}`]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stdout, "");
+  assert.match(r.stderr, /syscalls\[1\]\.action/);
+  assert.match(r.stderr, /SCMP_ACT_NOPE/);
+});
+
+Deno.test({
+  name: "security: cleanup of the shared roots",
+  fn: async () => {
+    await removeRoot(root);
+    await removeRoot(pyRoot);
+  },
+});
