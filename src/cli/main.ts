@@ -3,6 +3,7 @@
 import { runCommand } from "./run.ts";
 import { runSpawnHelper } from "./spawn_helper.ts";
 import { VERSION } from "./version.ts";
+import { ociCommand } from "./oci.ts";
 import { HELP } from "./help.ts";
 import {
   extractCommand,
@@ -20,7 +21,7 @@ export async function cli(args: readonly string[]): Promise<number> {
   const [first, ...rest] = args;
   switch (first) {
     case "run":
-      return await runCommand(rest, args);
+      return await runCommand(rest, args, "run");
     case "help":
       console.log(HELP);
       return 0;
@@ -41,6 +42,8 @@ export async function cli(args: readonly string[]): Promise<number> {
       return await psCommand(rest);
     case "rm":
       return await rmCommand(rest, args);
+    case "oci":
+      return await ociCommand(rest, args);
     case "__extract":
       return await innerExtractCommand(rest);
     case "__spawn":
