@@ -4,8 +4,11 @@ import { formatOptions } from "./args.ts";
 import { RUN_OPTIONS } from "./run_options.ts";
 
 /** The one-line usage. */
-export const USAGE =
-  "Usage: paranoid [OPTION...] [--root=ROOT_PATH] -- INIT [INIT_ARGS...]\n       paranoid COMMAND [ARGS...]   (commands: run, help, version)";
+export const USAGE = [
+  "Usage: paranoid [OPTION...] [--root=ROOT_PATH] -- INIT [INIT_ARGS...]",
+  "       paranoid run [OPTION...] IMAGE [--] [CMD [ARGS...]]",
+  "       paranoid pull|images|rmi|ps|rm|prune|extract|oci|help|version ...",
+].join("\n");
 
 /** The full help text. */
 export const HELP = `paranoid: rootless containers, one program, no daemon.
@@ -13,7 +16,17 @@ export const HELP = `paranoid: rootless containers, one program, no daemon.
 ${USAGE}
 
 Runs INIT as root inside new user, mount, pid, UTS, IPC, cgroup and network
-namespaces, in ROOT_PATH (default: a small busybox root built on first use).
+namespaces, in ROOT_PATH (default: a small busybox root built on first use),
+or in IMAGE (pulled when missing) on a copy-on-write overlay. The network is a
+userspace TCP/IP stack: eth0 is 10.0.15.2/30, the gateway 10.0.15.1 answers
+DNS and leads to the host's 127.0.0.1.
+
+Commands:
+  run IMAGE         run an image (Docker Hub by default: alpine = docker.io/library/alpine:latest)
+  pull REF          fetch an image        images      list images       rmi REF   forget an image
+  ps [-a]           list containers       rm NAME     remove one        prune     free space
+  extract TAR DIR   unpack a root filesystem tarball with ownership kept
+  oci ...           the OCI runtime command line (paranoid oci --help)
 
 Options:
 ${formatOptions(RUN_OPTIONS)}

@@ -9,7 +9,12 @@ import { relayTerminal } from "../container/tty.ts";
 import { attachNetwork, bindPublishedPorts } from "../container/network.ts";
 import { PublishError } from "../net/host/publish.ts";
 import { ensureSingleThreaded } from "../container/single_thread.ts";
-import { parseOptions, UsageError } from "./args.ts";
+import { parseOptions, stringOption, UsageError } from "./args.ts";
+import { type ImageRunPlan, prepareImageRun } from "./image_run.ts";
+import { containerRegistry, describeError, openImageStore } from "./image_commands.ts";
+import type { ContainerRegistry } from "./containers.ts";
+import { PullDisplay } from "./progress.ts";
+import type { ContainerOptions } from "../container/options.ts";
 import { RUN_OPTIONS, toRunRequest } from "./run_options.ts";
 import { HELP, USAGE } from "./help.ts";
 import { VERSION } from "./version.ts";
@@ -37,6 +42,7 @@ export function printError(message: string): void {
 export async function runCommand(
   argv: readonly string[],
   reexecArgs: readonly string[],
+  mode: "original" | "run" = "original",
 ): Promise<number> {
   let parsed;
   try {
@@ -65,10 +71,15 @@ export async function runCommand(
     printError(`no INIT given: say what to run after "--"\n${USAGE}`);
     return 2;
   }
+  // `run IMAGE [--] [CMD...]` when no --root is given; otherwise the original form.
+  const image = mode === "run" && !o.has("root") ? parsed.rest[0]! : null;
+  const words = image === null
+    ? parsed.rest
+    : parsed.rest.slice(parsed.rest[1] === "--" ? 2 : 1);
   let request;
   try {
     const tty = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
-    request = toRunRequest(o, parsed.rest, {
+    request = toRunRequest(o, image === null ? words : ["IMAGE", ...words], {
       cwd: Deno.cwd(),
       getEnv: (k) => Deno.env.get(k),
       stdinIsTerminal: tty,
@@ -81,14 +92,41 @@ export async function runCommand(
     throw e;
   }
   ensureSingleThreaded(reexecArgs);
+  let plan: ImageRunPlan | null = null;
+  const records = containerRegistry();
   try {
-    const root = request.container.root ?? await ensureDefaultRootfs();
-    const { spec, warning } = buildSpec({
-      ...request.container,
-      root,
-      command: request.argv[0]!,
-      args: request.argv.slice(1),
-    });
+    let options: ContainerOptions;
+    if (image !== null) {
+      const display = new PullDisplay(Deno.stderr, Deno.stderr.isTerminal());
+      plan = await prepareImageRun(openImageStore(), image, {
+        command: words,
+        env: request.container.env,
+        cwd: request.container.cwd,
+        user: request.container.user,
+        name: stringOption(o, "name"),
+        onProgress: (e) => display.update(e),
+        containers: records,
+      });
+      display.finish();
+      options = {
+        ...request.container,
+        root: plan.root,
+        rootOverlay: plan.rootOverlay,
+        command: plan.argv[0]!,
+        args: plan.argv.slice(1),
+        env: plan.env,
+        cwd: plan.cwd,
+        user: plan.user,
+      };
+    } else {
+      options = {
+        ...request.container,
+        root: request.container.root ?? await ensureDefaultRootfs(),
+        command: request.argv[0]!,
+        args: request.argv.slice(1),
+      };
+    }
+    const { spec, warning } = buildSpec(options);
     if (warning !== null) printError(`warning: ${warning}`);
     // Listen before starting, so that a signal arriving while INIT starts is not lost.
     let running: RunningContainer | null = null;
@@ -120,6 +158,7 @@ export async function runCommand(
         throw e;
       }
       for (const n of pending) running.kill(n);
+      if (plan !== null) await records.markRunning(plan.record.id, running.pid);
       const network = attachNetwork(
         running,
         request.container.network,
@@ -130,11 +169,19 @@ export async function runCommand(
       const status = await running.status;
       await relay;
       await network?.close();
-      return status.signal !== null ? 128 + status.signal : status.code ?? 0;
+      const code = status.signal !== null ? 128 + status.signal : status.code ?? 0;
+      if (plan !== null) await finishRecord(records, plan, code, o.has("rm"));
+      return code;
     } finally {
       for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
     }
   } catch (e) {
+    if (plan !== null) await finishRecord(records, plan, 125, true);
+    const known = describeError(e);
+    if (known !== null && !(e instanceof ContainerStartError)) {
+      printError(known);
+      return 125;
+    }
     if (e instanceof PublishError) {
       printError(e.message);
       return 125;
@@ -150,5 +197,20 @@ export async function runCommand(
       return 125;
     }
     throw e;
+  }
+}
+
+/** Records INIT's exit, or removes the record (and its writable layer) with --rm. */
+async function finishRecord(
+  records: ContainerRegistry,
+  plan: ImageRunPlan,
+  code: number,
+  remove: boolean,
+): Promise<void> {
+  try {
+    if (remove) await records.remove(plan.record.id, { force: true });
+    else await records.markExited(plan.record.id, code);
+  } catch (e) {
+    printError(`warning: cannot update the record of container "${plan.record.name}": ${(e as Error).message}`);
   }
 }

@@ -67,6 +67,8 @@ export const RUN_OPTIONS: readonly OptionDef[] = [
     help: "seccomp=unconfined or seccomp=PROFILE.json (Docker's format)",
   },
   { long: "privileged", help: "all capabilities, no seccomp filter, no masked paths" },
+  { long: "name", value: "NAME", help: "name of the container (run IMAGE)" },
+  { long: "rm", help: "remove the container's record and writable layer when it exits" },
   { long: "help", short: "?", help: "show this help" },
   { long: "usage", help: "show a short usage line" },
   { long: "version", short: "V", help: "show the version" },

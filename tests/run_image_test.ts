@@ -1,0 +1,77 @@
+// Integration: `paranoid run IMAGE` pulls from a real registry and runs the image copy-on-write on an overlay.
+
+import assert from "node:assert/strict";
+import { paranoid, type RunResult } from "./helpers.ts";
+import { startRegistry, writeBusyboxLayout } from "./fixtures/registry.ts";
+
+function cli(data: string, args: string[]): Promise<RunResult> {
+  return paranoid(args, { env: { XDG_DATA_HOME: data } });
+}
+
+Deno.test("run: an image from a real registry runs on an overlay, with its config applied and layers untouched", async () => {
+  const registry = await startRegistry();
+  const data = await Deno.makeTempDir({ prefix: "paranoid-data-" });
+  try {
+    await writeBusyboxLayout(`${registry.base}/oci`, "v1");
+    await registry.push(`${registry.base}/oci`, "v1", "test/busybox:1");
+    const ref = `${registry.host}/test/busybox:1`;
+
+    // Pulls on first use; the whiteout in the top layer hides /etc/hello of the lower one.
+    const first = await cli(data, [
+      "run",
+      "--name",
+      "web",
+      "-N",
+      ref,
+      "--",
+      "sh",
+      "-c",
+      "test -e /etc/hello || echo hidden; echo changed > /etc/motd; id -u; echo $$",
+    ]);
+    assert.equal(first.code, 0, first.stderr);
+    assert.deepEqual(first.stdout.trim().split("\n"), ["hidden", "0", "1"]);
+
+    // The image itself never changes: a second container does not see the first one's write.
+    const second = await cli(data, [
+      "run",
+      "--rm",
+      "-N",
+      ref,
+      "--",
+      "sh",
+      "-c",
+      "cat /etc/motd 2>/dev/null || echo no-motd",
+    ]);
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(second.stdout.trim(), "no-motd");
+
+    // The named container is listed as exited; the --rm one is gone.
+    const ps = await cli(data, ["ps", "-a"]);
+    assert.equal(ps.code, 0, ps.stderr);
+    assert.match(ps.stdout, /web/);
+    assert.equal(ps.stdout.trim().split("\n").length, 2, ps.stdout);
+    const dup = await cli(data, ["run", "--name", "web", "-N", ref, "--", "true"]);
+    assert.equal(dup.code, 125);
+    assert.match(dup.stderr, /web/);
+    const rm = await cli(data, ["rm", "web"]);
+    assert.equal(rm.code, 0, rm.stderr);
+  } finally {
+    await cli(data, ["prune"]);
+    await Deno.remove(data, { recursive: true }).catch(() => {});
+    await registry.close();
+  }
+});
+
+Deno.test("run: an image that is not in the registry is one sentence and exit 125", async () => {
+  const registry = await startRegistry();
+  const data = await Deno.makeTempDir({ prefix: "paranoid-data-" });
+  try {
+    const r = await cli(data, ["run", "-N", `${registry.host}/no/such:image`, "--", "true"]);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /no\/such/);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  } finally {
+    await Deno.remove(data, { recursive: true }).catch(() => {});
+    await registry.close();
+  }
+});
