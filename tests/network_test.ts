@@ -1,0 +1,419 @@
+// Integration: the container network as the unprivileged user, busybox inside, real servers on the host's loopback.
+
+import assert from "node:assert/strict";
+import { Container } from "../mod.ts";
+import {
+  dnsQueryOverTcp,
+  randomBytes,
+  readRequestLine,
+  readToEnd,
+  replyHttp,
+  serveDns,
+  serveTcp,
+  serveUdpEcho,
+  sha256,
+  writeAll,
+} from "./fixtures/net_servers.ts";
+import {
+  eventually,
+  makeBusyboxRoot,
+  paranoid,
+  processesWith,
+  removeRoot,
+  type RunResult,
+} from "./helpers.ts";
+
+const MB20 = 20 * 1024 * 1024;
+const GATEWAY = "10.0.15.1";
+
+/** Throws, naming the Debian package, when a host program the tests need is missing. */
+function requireProgram(path: string, pkg: string): void {
+  try {
+    if (Deno.statSync(path).isFile) return;
+  } catch {
+    // reported below
+  }
+  throw new Error(`${path} is missing: install the Debian package ${pkg}`);
+}
+
+/** Throws when /dev/net/tun is missing or not usable by this user. */
+function requireTun(): void {
+  try {
+    Deno.openSync("/dev/net/tun", { read: true, write: true }).close();
+  } catch (e) {
+    throw new Error(
+      `/dev/net/tun cannot be opened (${e}): load the tun module and make it mode 0666`,
+    );
+  }
+}
+
+requireTun();
+const root = await makeBusyboxRoot();
+const socatRoot = await makeSocatRoot();
+
+/**
+ * A root whose /usr is meant to be the host's, bind-mounted read-only (socat and its libraries):
+ * busybox applets in bin/ and sbin/, lib and lib64 pointing into usr/, an empty usr/.
+ */
+async function makeSocatRoot(): Promise<string> {
+  requireProgram("/usr/bin/socat", "socat");
+  const dir = await makeBusyboxRoot();
+  await Deno.remove(`${dir}/usr`, { recursive: true });
+  await Deno.mkdir(`${dir}/usr`);
+  const list = await new Deno.Command(`${dir}/bin/busybox`, { args: ["--list"], stdout: "piped" })
+    .output();
+  for (const applet of new TextDecoder().decode(list.stdout).split("\n")) {
+    if (applet === "" || applet === "busybox") continue;
+    await Deno.symlink("/bin/busybox", `${dir}/bin/${applet}`).catch(() => {});
+  }
+  await Deno.symlink("usr/lib", `${dir}/lib`);
+  await Deno.symlink("usr/lib64", `${dir}/lib64`);
+  return dir;
+}
+
+/** Runs `script` with sh in a container on `rootDir`, killed after two minutes if it hangs. */
+function inContainer(
+  script: string,
+  options: readonly string[] = [],
+  rootDir = root,
+): Promise<RunResult> {
+  return paranoid([
+    `--root=${rootDir}`,
+    ...options,
+    "--",
+    "timeout",
+    "-s",
+    "KILL",
+    "120",
+    "/bin/sh",
+    "-c",
+    script,
+  ]);
+}
+
+/** Runs `script` in the socat root, with the host's /usr read-only. */
+function inSocatContainer(script: string, options: readonly string[] = []): Promise<RunResult> {
+  return inContainer(script, ["-v", "/usr:/usr:ro", ...options], socatRoot);
+}
+
+function describe(r: RunResult): string {
+  return `exit ${r.code}\n--- stdout\n${r.stdout.slice(-2000)}\n--- stderr\n${
+    r.stderr.slice(-2000)
+  }`;
+}
+
+Deno.test("network: a 20 MB download from the host's loopback arrives byte-exact", async () => {
+  const data = randomBytes(MB20);
+  const expected = await sha256(data);
+  const requests: string[] = [];
+  const server = serveTcp(async (conn) => {
+    requests.push(await readRequestLine(conn));
+    await replyHttp(conn, data);
+  });
+  try {
+    const r = await inContainer(`wget -q -O - http://${GATEWAY}:${server.port}/blob | sha256sum`);
+    assert.equal(r.code, 0, describe(r));
+    assert.equal(r.stdout.split(/\s+/)[0], expected, describe(r));
+    assert.deepEqual(requests, ["GET /blob HTTP/1.1"]);
+  } finally {
+    await server.close();
+  }
+  assert.deepEqual(server.errors, []);
+});
+
+Deno.test("network: a 20 MB upload to the host's loopback arrives byte-exact", async () => {
+  const got: { length: number; hash: string }[] = [];
+  const server = serveTcp(async (conn) => {
+    const data = await readToEnd(conn);
+    got.push({ length: data.length, hash: await sha256(data) });
+    await writeAll(conn, new TextEncoder().encode(`received ${data.length}\n`));
+  });
+  try {
+    const r = await inContainer(
+      `head -c ${MB20} /dev/urandom > /tmp/upload && sha256sum /tmp/upload && ` +
+        `nc ${GATEWAY} ${server.port} < /tmp/upload && rm /tmp/upload`,
+    );
+    assert.equal(r.code, 0, describe(r));
+    const [hashLine, reply] = r.stdout.trim().split("\n");
+    assert.equal(got.length, 1, describe(r));
+    assert.equal(got[0]!.length, MB20);
+    assert.equal(got[0]!.hash, hashLine!.split(/\s+/)[0]);
+    assert.equal(reply, `received ${MB20}`);
+  } finally {
+    await server.close();
+  }
+  assert.deepEqual(server.errors, []);
+});
+
+Deno.test("network: TCP half-close: the host replies after the container's EOF", async () => {
+  const server = serveTcp(async (conn) => {
+    const text = new TextDecoder().decode(await readToEnd(conn));
+    // Only reached once the container has shut down its sending side.
+    await writeAll(conn, new TextEncoder().encode(`after EOF: ${text.toUpperCase()}`));
+  });
+  try {
+    const r = await inContainer(`printf 'one\\ntwo\\n' | nc ${GATEWAY} ${server.port}`);
+    assert.equal(r.code, 0, describe(r));
+    assert.equal(r.stdout, "after EOF: ONE\nTWO\n");
+    assert.equal(server.accepted, 1);
+  } finally {
+    await server.close();
+  }
+  assert.deepEqual(server.errors, []);
+});
+
+Deno.test("network: UDP datagrams make the round trip to a host echo server (socat)", async () => {
+  const echo = await serveUdpEcho();
+  try {
+    // One datagram each, the last one 30005 bytes (socat's -b lifts its 8192-byte default).
+    const big = "x".repeat(30000);
+    const r = await inSocatContainer(
+      `for m in hello "two words" ${big}; do ` +
+        `printf %s "$m" | socat -b 65536 -t 3 - UDP4:${GATEWAY}:${echo.port}; echo; done`,
+    );
+    assert.equal(r.code, 0, describe(r));
+    const lines = r.stdout.split("\n");
+    assert.deepEqual(lines.slice(0, 2), ["echo:hello", "echo:two words"], describe(r));
+    assert.ok(
+      lines[2] === `echo:${big}`,
+      `the 30000-byte datagram came back as ${lines[2]?.length}`,
+    );
+    assert.equal(echo.received, 3);
+  } finally {
+    await echo.close();
+  }
+});
+
+Deno.test("network: nslookup resolves through the gateway's forwarder to --dns-upstream", async () => {
+  const dns = await serveDns();
+  try {
+    const r = await inContainer("cat /etc/resolv.conf; nslookup -type=a www.example.test", [
+      "--dns-upstream",
+      `127.0.0.1:${dns.port}`,
+    ]);
+    assert.equal(r.code, 0, describe(r));
+    assert.match(r.stdout, /nameserver 10\.0\.15\.1/);
+    assert.match(r.stdout, /Server:\s+10\.0\.15\.1/);
+    assert.match(r.stdout, /Name:\s+www\.example\.test\nAddress:\s+192\.0\.2\.7/);
+    assert.ok(dns.received >= 1);
+  } finally {
+    await dns.close();
+  }
+});
+
+Deno.test("network: DNS over TCP to the gateway is answered from --dns-upstream (socat)", async () => {
+  const dns = await serveDns();
+  try {
+    await Deno.writeFile(`${socatRoot}/tmp/query`, dnsQueryOverTcp("tcp.example.test", 0x4242));
+    const r = await inSocatContainer(
+      `socat -t 5 - TCP4:${GATEWAY}:53 < /tmp/query | od -An -v -tx1`,
+      ["--dns-upstream", `127.0.0.1:${dns.port}`],
+    );
+    assert.equal(r.code, 0, describe(r));
+    const bytes = r.stdout.trim().split(/\s+/).map((h) => parseInt(h, 16));
+    assert.ok(bytes.length > 14, describe(r));
+    assert.equal((bytes[0]! << 8) | bytes[1]!, bytes.length - 2, "the TCP length prefix");
+    assert.deepEqual(bytes.slice(2, 4), [0x42, 0x42], "the query id");
+    assert.equal(bytes[5]! & 0x0f, 0, "RCODE");
+    assert.deepEqual(bytes.slice(-4), [192, 0, 2, 7]);
+    assert.equal(dns.received, 1);
+  } finally {
+    await Deno.remove(`${socatRoot}/tmp/query`);
+    await dns.close();
+  }
+});
+
+Deno.test("network: udhcpc obtains the lease of 10.0.15.2 from the gateway", async () => {
+  const r = await inContainer("udhcpc -i eth0 -n -q -f -s /bin/true 2>&1");
+  assert.equal(r.code, 0, describe(r));
+  assert.match(r.stdout, /lease of 10\.0\.15\.2 obtained from 10\.0\.15\.1/, describe(r));
+});
+
+Deno.test("network: ping of the gateway is answered, with 1500-byte MTU fragments too", async () => {
+  const r = await inContainer(
+    `ping -c 3 ${GATEWAY} && ping -c 2 -s 4000 ${GATEWAY} && ip link show eth0`,
+    ["--mtu", "1500"],
+  );
+  assert.equal(r.code, 0, describe(r));
+  assert.match(r.stdout, /3 packets transmitted, 3 packets received, 0% packet loss/);
+  assert.match(r.stdout, /2 packets transmitted, 2 packets received, 0% packet loss/);
+  assert.match(r.stdout, /4008 bytes from 10\.0\.15\.1/);
+  assert.match(r.stdout, /mtu 1500 /);
+});
+
+Deno.test("network: 100 parallel connections are all open at once and all complete", async () => {
+  const paths = new Set<string>();
+  let release!: () => void;
+  const allOpen = new Promise<void>((r) => release = r);
+  // Fallback so that a stack that cannot hold 100 connections fails the assertion, not hangs.
+  const fallback = setTimeout(release, 60_000);
+  const server = serveTcp(async (conn) => {
+    const line = await readRequestLine(conn);
+    const path = line.split(" ")[1]!;
+    paths.add(path);
+    if (paths.size === 100) release();
+    await allOpen;
+    await replyHttp(conn, `reply for ${path}\n`);
+  });
+  try {
+    const script = `for i in $(seq 1 100); do ` +
+      `wget -q -O /tmp/r$i http://${GATEWAY}:${server.port}/c$i & done; wait; ` +
+      `for i in $(seq 1 100); do [ "$(cat /tmp/r$i)" = "reply for /c$i" ] && echo ok$i; done; ` +
+      `rm -f /tmp/r*`;
+    const r = await inContainer(script);
+    assert.equal(r.code, 0, describe(r));
+    assert.equal(server.accepted, 100);
+    assert.equal(paths.size, 100, "distinct requests open at once before any reply");
+    const oks = r.stdout.trim().split("\n");
+    assert.deepEqual(oks, Array.from({ length: 100 }, (_, i) => `ok${i + 1}`));
+  } finally {
+    clearTimeout(fallback);
+    release();
+    await server.close();
+  }
+  assert.deepEqual(server.errors, []);
+});
+
+Deno.test("network: --net-trace writes a pcap that tcpdump reads, with the container's SYN", async () => {
+  requireProgram("/usr/bin/tcpdump", "tcpdump");
+  const dir = await Deno.makeTempDir({ prefix: "paranoid-trace-" });
+  const server = serveTcp(async (conn) => {
+    await readRequestLine(conn);
+    await replyHttp(conn, "traced\n");
+  });
+  try {
+    const file = `${dir}/trace.pcap`;
+    const r = await inContainer(`wget -q -O - http://${GATEWAY}:${server.port}/`, [
+      "--net-trace",
+      file,
+    ]);
+    assert.equal(r.code, 0, describe(r));
+    assert.equal(r.stdout, "traced\n");
+    const dump = await new Deno.Command("/usr/bin/tcpdump", {
+      args: ["-nn", "-r", file],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(dump.stdout);
+    assert.equal(dump.code, 0, new TextDecoder().decode(dump.stderr));
+    assert.match(
+      text,
+      new RegExp(`IP 10\\.0\\.15\\.2\\.\\d+ > 10\\.0\\.15\\.1\\.${server.port}: Flags \\[S\\]`),
+    );
+    assert.match(
+      text,
+      new RegExp(`IP 10\\.0\\.15\\.1\\.${server.port} > 10\\.0\\.15\\.2\\.\\d+: Flags \\[S\\.\\]`),
+    );
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("network: a connection to a closed host port is refused", async () => {
+  // A port that was free a moment ago and has no listener now.
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = l.addr.port;
+  l.close();
+  const r = await inContainer(`wget -q -O - http://${GATEWAY}:${port}/`);
+  assert.notEqual(r.code, 0, describe(r));
+  assert.match(r.stderr, /Connection refused/, describe(r));
+});
+
+Deno.test("network: --disable-host-loopback makes the gateway's ports unreachable", async () => {
+  const server = serveTcp(async (conn) => {
+    await readRequestLine(conn);
+    await replyHttp(conn, "should not be reached\n");
+  });
+  try {
+    const r = await inContainer(
+      `wget -q -O - http://${GATEWAY}:${server.port}/; echo "wget exit $?"; ping -c 1 ${GATEWAY}`,
+      ["--disable-host-loopback"],
+    );
+    assert.equal(r.code, 0, describe(r));
+    assert.match(r.stdout, /wget exit [1-9]/, describe(r));
+    assert.doesNotMatch(r.stdout, /should not be reached/);
+    assert.match(r.stdout, /1 packets received/, "the gateway itself still answers");
+    assert.equal(server.accepted, 0);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("network: -N leaves only lo", async () => {
+  const r = await inContainer("ip -o link; ip -o -4 addr; ip route; cat /etc/resolv.conf", ["-N"]);
+  assert.equal(r.code, 0, describe(r));
+  const links = r.stdout.split("\n").filter((l) => /^\d+: /.test(l) && l.includes("mtu"));
+  assert.deepEqual(links.map((l) => l.split(":")[1]!.trim()), ["lo"], describe(r));
+  assert.doesNotMatch(r.stdout, /eth0|10\.0\.15/);
+});
+
+Deno.test("network: after a networked run no process is left and open host connections close", async () => {
+  const marker = `net-marker-${crypto.randomUUID()}`;
+  let holdEnded = false;
+  const server = serveTcp(async (conn) => {
+    await readRequestLine(conn);
+    // Promise more than is sent, so the container's wget stays connected.
+    await writeAll(
+      conn,
+      new TextEncoder().encode("HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\nstarted\n"),
+    );
+    await readToEnd(conn).catch(() => {}); // EOF or reset: the container side is gone
+    holdEnded = true;
+  });
+  try {
+    const script = `sh -c 'while :; do sleep 1; done' "$0" & ` +
+      `wget -q -O /tmp/hold http://${GATEWAY}:${server.port}/hold & ` +
+      `until [ -s /tmp/hold ]; do sleep 0.05; done; cat /tmp/hold; rm /tmp/hold`;
+    const r = await paranoid([`--root=${root}`, "--", "/bin/sh", "-c", script, marker]);
+    assert.equal(r.code, 0, describe(r));
+    assert.equal(r.stdout, "started\n");
+    await eventually(() => holdEnded, "the host connection to close");
+    await eventually(() => processesWith(marker).length === 0, "the container's processes to die");
+  } finally {
+    await server.close();
+  }
+  assert.equal(server.accepted, 1);
+});
+
+Deno.test("network: the library, in-process, leaks no host socket after a connection-heavy run", async () => {
+  const dns = await serveDns();
+  const echo = await serveUdpEcho();
+  const server = serveTcp(async (conn, i) => {
+    await readRequestLine(conn);
+    await replyHttp(conn, `n${i}\n`);
+  });
+  try {
+    const script =
+      `for i in $(seq 1 30); do wget -q -O - http://${GATEWAY}:${server.port}/; done; ` +
+      `for i in $(seq 1 30); do wget -q -O /dev/null http://${GATEWAY}:${server.port}/ & done; ` +
+      `wait; nslookup -type=a lib.example.test | grep -c 192.0.2.7; ping -c 2 ${GATEWAY} | ` +
+      `grep -c 'bytes from'`;
+    const out = await new Container({
+      root,
+      command: "/bin/sh",
+      args: ["-c", script],
+      network: { dnsUpstreams: [`127.0.0.1:${dns.port}`] },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const lines = stdout.trim().split("\n");
+    assert.equal(lines.length, 32, stdout);
+    assert.equal(new Set(lines.slice(0, 30)).size, 30, "30 distinct sequential replies");
+    assert.deepEqual(lines.slice(30), ["1", "2"]);
+    assert.equal(server.accepted, 60);
+  } finally {
+    await server.close();
+    await echo.close();
+    await dns.close();
+  }
+  assert.deepEqual(server.errors, []);
+  // The test sanitizers now check that no resource (host socket, TAP read, timer) is left.
+});
+
+Deno.test("network: cleanup of the shared roots", async () => {
+  await removeRoot(root);
+  await removeRoot(socatRoot);
+});
