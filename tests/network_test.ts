@@ -229,6 +229,27 @@ Deno.test("network: udhcpc obtains the lease of 10.0.15.2 from the gateway", asy
   assert.match(r.stdout, /lease of 10\.0\.15\.2 obtained from 10\.0\.15\.1/, describe(r));
 });
 
+Deno.test("network: the DHCP lease carries the router, DNS server, netmask, MTU and lease time", async () => {
+  const script = `${root}/tmp/lease.sh`;
+  await Deno.writeTextFile(
+    script,
+    '#!/bin/sh\n[ "$1" = bound ] && ' +
+      'echo "LEASE ip=$ip router=$router dns=$dns subnet=$subnet mtu=$mtu lease=$lease"\nexit 0\n',
+    { mode: 0o755 },
+  );
+  try {
+    const r = await inContainer("udhcpc -i eth0 -n -q -f -s /tmp/lease.sh");
+    assert.equal(r.code, 0, describe(r));
+    assert.match(
+      r.stdout,
+      /LEASE ip=10\.0\.15\.2 router=10\.0\.15\.1 dns=10\.0\.15\.1 subnet=255\.255\.255\.252 mtu=65520 lease=86400/,
+      describe(r),
+    );
+  } finally {
+    await Deno.remove(script);
+  }
+});
+
 Deno.test("network: ping of the gateway is answered, with 1500-byte MTU fragments too", async () => {
   const r = await inContainer(
     `ping -c 3 ${GATEWAY} && ping -c 2 -s 4000 ${GATEWAY} && ip link show eth0`,
