@@ -421,6 +421,27 @@ Deno.test("container: without --root, the default busybox root is built and used
   }
 });
 
+Deno.test("container: resource limits are refused with one sentence where no cgroup v2 is delegated", async () => {
+  const { findDelegatedCgroup, CgroupUnavailableError } = await import(
+    "../src/container/cgroups.ts"
+  );
+  let delegated = true;
+  try {
+    findDelegatedCgroup({ memoryBytes: 64 << 20 });
+  } catch (e) {
+    if (!(e instanceof CgroupUnavailableError)) throw e;
+    delegated = false;
+  }
+  const r = await paranoid([R, "-N", "--memory", "64m", "--", "cat", "/proc/self/cgroup"]);
+  if (delegated) {
+    assert.equal(r.code, 0, r.stderr);
+  } else {
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /^paranoid: --memory needs .*Delegate=yes/);
+    assert.equal(r.stderr.trim().split("\n").length, 1);
+  }
+});
+
 Deno.test({
   name: "container: cleanup of the shared root",
   fn: async () => {

@@ -8,6 +8,7 @@ import { type RunningContainer, startContainer } from "../container/process/host
 import { relayTerminal } from "../container/tty.ts";
 import { attachNetwork, bindPublishedPorts } from "../container/network.ts";
 import { PublishError } from "../net/host/publish.ts";
+import { CgroupUnavailableError, ContainerCgroup } from "../container/cgroups.ts";
 import { ensureSingleThreaded } from "../container/single_thread.ts";
 import { parseOptions, stringOption, UsageError } from "./args.ts";
 import { type ImageRunPlan, prepareImageRun } from "./image_run.ts";
@@ -73,9 +74,7 @@ export async function runCommand(
   }
   // `run IMAGE [--] [CMD...]` when no --root is given; otherwise the original form.
   const image = mode === "run" && !o.has("root") ? parsed.rest[0]! : null;
-  const words = image === null
-    ? parsed.rest
-    : parsed.rest.slice(parsed.rest[1] === "--" ? 2 : 1);
+  const words = image === null ? parsed.rest : parsed.rest.slice(parsed.rest[1] === "--" ? 2 : 1);
   let request;
   try {
     const tty = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
@@ -128,6 +127,7 @@ export async function runCommand(
     }
     const { spec, warning } = buildSpec(options);
     if (warning !== null) printError(`warning: ${warning}`);
+    let cgroup: ContainerCgroup | null = null;
     // Listen before starting, so that a signal arriving while INIT starts is not lost.
     let running: RunningContainer | null = null;
     const pending: number[] = [];
@@ -146,12 +146,16 @@ export async function runCommand(
     const listeners = FORWARDED.map((sig) => [sig, forward(sig)] as const);
     for (const [sig, fn] of listeners) Deno.addSignalListener(sig, fn);
     try {
+      const limits = request.container.limits;
+      cgroup = limits ? ContainerCgroup.create(limits, `paranoid-${crypto.randomUUID()}`) : null;
       const publisher = await bindPublishedPorts(request.container.network);
       try {
+        const joinCgroup = cgroup;
         running = await startContainer(spec, {
           stdin: "inherit",
           stdout: "inherit",
           stderr: "inherit",
+          ...(joinCgroup ? { onForked: (pid: number) => joinCgroup.add(pid) } : {}),
         });
       } catch (e) {
         publisher?.close();
@@ -174,6 +178,7 @@ export async function runCommand(
       return code;
     } finally {
       for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
+      cgroup?.remove();
     }
   } catch (e) {
     if (plan !== null) await finishRecord(records, plan, 125, true);
@@ -182,7 +187,7 @@ export async function runCommand(
       printError(known);
       return 125;
     }
-    if (e instanceof PublishError) {
+    if (e instanceof PublishError || e instanceof CgroupUnavailableError) {
       printError(e.message);
       return 125;
     }
@@ -211,6 +216,10 @@ async function finishRecord(
     if (remove) await records.remove(plan.record.id, { force: true });
     else await records.markExited(plan.record.id, code);
   } catch (e) {
-    printError(`warning: cannot update the record of container "${plan.record.name}": ${(e as Error).message}`);
+    printError(
+      `warning: cannot update the record of container "${plan.record.name}": ${
+        (e as Error).message
+      }`,
+    );
   }
 }

@@ -6,6 +6,7 @@ import { hostArch } from "../container/seccomp/default.ts";
 import type { ContainerOptions, NetworkOptions } from "../container/options.ts";
 import type { MountSpec } from "../container/spec.ts";
 import { parsePublish } from "../net/host/publish.ts";
+import { parseMemory, type ResourceLimits } from "../container/cgroups.ts";
 import {
   listOption,
   type OptionDef,
@@ -67,6 +68,14 @@ export const RUN_OPTIONS: readonly OptionDef[] = [
     help: "seccomp=unconfined or seccomp=PROFILE.json (Docker's format)",
   },
   { long: "privileged", help: "all capabilities, no seccomp filter, no masked paths" },
+  {
+    long: "memory",
+    short: "m",
+    value: "BYTES",
+    help: "memory limit (e.g. 512m; needs a delegated cgroup v2)",
+  },
+  { long: "cpus", value: "N", help: "CPU limit, e.g. 1.5 (needs a delegated cgroup v2)" },
+  { long: "pids-limit", value: "N", help: "process limit (needs a delegated cgroup v2)" },
   { long: "name", value: "NAME", help: "name of the container (run IMAGE)" },
   { long: "rm", help: "remove the container's record and writable layer when it exits" },
   { long: "help", short: "?", help: "show this help" },
@@ -204,6 +213,7 @@ export function toRunRequest(
       );
     }
   }
+  const limits = resourceLimits(o);
   const privileged = o.has("privileged");
   if (privileged) {
     capabilities = ALL_CAPABILITIES;
@@ -226,6 +236,7 @@ export function toRunRequest(
     init: o.has("init"),
     capabilities,
     maskPaths: !privileged,
+    ...(limits ? { limits } : {}),
     ...(seccomp !== undefined ? { seccomp } : {}),
     ...(root !== undefined ? { root } : {}),
     ...(hostname !== undefined ? { hostname } : {}),
@@ -284,4 +295,39 @@ function networkOptions(o: ParsedOptions): NetworkOptions {
     ...(trace !== undefined ? { trace } : {}),
     ...(mtu !== undefined ? { mtu } : {}),
   };
+}
+
+/** The resource limits from the command line, or undefined when none is asked for. */
+function resourceLimits(o: ParsedOptions): ResourceLimits | undefined {
+  const memory = stringOption(o, "memory");
+  const cpus = stringOption(o, "cpus");
+  const pids = stringOption(o, "pids-limit");
+  if (memory === undefined && cpus === undefined && pids === undefined) return undefined;
+  const limits: { memoryBytes?: number; cpus?: number; pids?: number } = {};
+  if (memory !== undefined) {
+    const bytes = parseMemory(memory);
+    if (bytes === null) {
+      throw new UsageError(
+        `invalid value for "--memory": "${memory}" (expected e.g. 512m, at least 6m)`,
+      );
+    }
+    limits.memoryBytes = bytes;
+  }
+  if (cpus !== undefined) {
+    const n = Number(cpus);
+    if (!(n > 0) || n > 1024) {
+      throw new UsageError(`invalid value for "--cpus": "${cpus}" (expected e.g. 1.5)`);
+    }
+    limits.cpus = n;
+  }
+  if (pids !== undefined) {
+    const n = Number(pids);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new UsageError(
+        `invalid value for "--pids-limit": "${pids}" (expected a positive integer)`,
+      );
+    }
+    limits.pids = n;
+  }
+  return limits;
 }

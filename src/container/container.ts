@@ -7,6 +7,7 @@ import { collect, readableFromFd, writableToFd } from "./streams.ts";
 import { isSingleThreaded } from "./single_thread.ts";
 import { spawnThroughHelper } from "./helper_spawn.ts";
 import { attachNetwork, bindPublishedPorts } from "./network.ts";
+import { ContainerCgroup } from "./cgroups.ts";
 
 /** Options of {@link Container}: the container itself plus where INIT's streams go. */
 export interface ContainerSpawnOptions extends ContainerOptions {
@@ -140,17 +141,28 @@ export class Container {
       return await spawnThroughHelper({ ...o, ...stdio });
     }
     const { spec } = buildSpec(o);
-    const publisher = await bindPublishedPorts(o.network);
+    const cgroup = o.limits
+      ? ContainerCgroup.create(o.limits, `paranoid-${crypto.randomUUID()}`)
+      : null;
+    const publisher = await bindPublishedPorts(o.network).catch((e) => {
+      cgroup?.remove();
+      throw e;
+    });
     let running;
     try {
-      running = await startContainer(spec, stdio);
+      running = await startContainer(spec, {
+        ...stdio,
+        ...(cgroup ? { onForked: (pid: number) => cgroup.add(pid) } : {}),
+      });
     } catch (e) {
       publisher?.close();
+      cgroup?.remove();
       throw e;
     }
     const network = attachNetwork(running, o.network, publisher);
     return wrapRunning(running, async () => {
       await network?.close();
+      cgroup?.remove();
     });
   }
 

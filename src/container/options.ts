@@ -2,6 +2,7 @@
 
 import { DOCKER_DEFAULT_CAPABILITY_MASK } from "./caps.ts";
 import { detectIdMapping } from "./idmap.ts";
+import { type ResourceLimits } from "./cgroups.ts";
 import { compileDefaultProfile } from "./seccomp/default.ts";
 import type { PortMapping } from "../net/host/publish.ts";
 import type { ContainerSpec, MountSpec, NetworkSetup, RootOverlay } from "./spec.ts";
@@ -63,6 +64,8 @@ export interface ContainerOptions {
   seccomp?: Uint8Array | null;
   /** Mask and protect /proc and /sys paths as OCI runtimes do; default true. */
   maskPaths?: boolean;
+  /** Resource limits through a delegated cgroup v2 subtree; refused where there is none. */
+  limits?: ResourceLimits;
   /** A FIFO that holds INIT before execve until it is read (OCI create/start); see ContainerSpec. */
   startGate?: string | null;
   /** Lines for /etc/resolv.conf, or null to leave the rootfs's file alone. */

@@ -75,6 +75,8 @@ export interface StartOptions {
   readonly stdin: StdioMode;
   readonly stdout: StdioMode;
   readonly stderr: StdioMode;
+  /** Called with the child's pid right after fork, before it may create INIT (e.g. to join a cgroup). */
+  readonly onForked?: (pid: number) => void;
 }
 
 /** A channel reader: one outstanding receive at a time, on Deno's thread pool. */
@@ -176,6 +178,7 @@ export async function startContainer(
     const m = got.message;
     if (m.t === "unshared") {
       try {
+        options.onForked?.(childPid);
         if (spec.idMapping.helpers) await writeMapsWithHelpers(childPid, spec.idMapping);
         send(ctlHost, { t: "maps", writeOwn: !spec.idMapping.helpers });
       } catch (e) {
