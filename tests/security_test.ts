@@ -422,6 +422,135 @@ Deno.test("security: the filter and no_new_privs are on by default and off only 
   assert.equal(off.stdout.trim(), "Seccomp:\t0");
 });
 
+Deno.test({
+  name:
+    "security: 32-bit (int 0x80) and x32 system calls kill the caller instead of passing the filter",
+  // The compat entry points are an x86_64 matter; aarch64's filter has no compat ABI to check.
+  ignore: Deno.build.arch !== "x86_64",
+  fn: async () => {
+    requirePython();
+    // push rbx; mov eax,edi; mov ebx,esi; mov r8d,ecx; mov ecx,edx; mov edx,r8d; int 0x80;
+    // pop rbx; ret: a C function (nr, a, b, c) making an i386 system call.
+    const code = `
+import mmap
+m = mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+m.write(bytes.fromhex("5389f889f34189c889d14489c2cd805bc3"))
+int80 = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int)(
+    ctypes.addressof(ctypes.c_char.from_buffer(m)))
+if sys.argv[2] == "i386-getpid":
+    r = [int80(20, 0, 0, 0), 0]
+elif sys.argv[2] == "i386-unshare":
+    r = [int80(310, 0x10000000, 0, 0), 0]
+else:
+    ctypes.set_errno(0)
+    r = [libc.syscall(ctypes.c_long(0x40000000 | 39)), ctypes.get_errno()]
+print(json.dumps(r), flush=True)
+`;
+    for (const probe of ["i386-getpid", "i386-unshare", "x32-getpid"]) {
+      const r = await paranoid([
+        ...PY,
+        "-N",
+        "--",
+        PYTHON,
+        "-c",
+        PY_PRELUDE + code,
+        JSON.stringify(syscallTable()),
+        probe,
+      ]);
+      // 128 + SIGSYS: the filter's bad-architecture action killed the process.
+      assert.equal(r.code, 128 + 31, `${probe}: ${r.stdout}${r.stderr}`);
+      assert.equal(r.stdout, "");
+    }
+    // Unconfined, the i386 entry point works here, so the probe itself is sound.
+    const open = await python(code, ["--security-opt", "seccomp=unconfined"], ["i386-getpid"]);
+    assert.deepEqual(open, [1, 0]);
+  },
+});
+
+Deno.test("security: the user's session keyring is not shared with the container", async () => {
+  requirePython();
+  // The test adds a key to its own session keyring, as a login session's secrets would be, starts
+  // the container from that process, then revokes the key. runc and crun give every container a
+  // fresh session keyring, so that even with keyctl allowed the user's keys stay out of reach.
+  const host = `
+import ctypes, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+nr_add_key, nr_keyctl, desc, secret = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+kid = libc.syscall(ctypes.c_long(nr_add_key), b"user", desc.encode(), secret.encode(),
+                   ctypes.c_long(len(secret)), ctypes.c_long(-3))
+if kid < 0:
+    sys.exit("add_key failed: errno %d" % ctypes.get_errno())
+try:
+    r = subprocess.run([a.replace("@KEYID@", str(kid)) for a in sys.argv[5:]])
+finally:
+    libc.syscall(ctypes.c_long(nr_keyctl), ctypes.c_long(3), ctypes.c_long(kid))  # KEYCTL_REVOKE
+sys.exit(r.returncode)
+`;
+  const probe = `
+def kc(*args):
+    ctypes.set_errno(0)
+    return [libc.syscall(ctypes.c_long(NR["keyctl"]), *args), ctypes.get_errno()]
+found = kc(ctypes.c_long(10), ctypes.c_long(-3), b"user", sys.argv[2].encode(), ctypes.c_long(0))
+buf = ctypes.create_string_buffer(200)
+read = kc(ctypes.c_long(11), ctypes.c_long(int(sys.argv[3])), buf, ctypes.c_long(200))
+print(json.dumps([found, read, buf.value.decode(errors="replace")]))
+`;
+  const table = syscallTable();
+  for (const extra of [["--privileged"], ["--security-opt", "seccomp=unconfined"]]) {
+    const desc = `paranoid-test-${crypto.randomUUID()}`;
+    const secret = `secret-${crypto.randomUUID()}`;
+    const out = await new Deno.Command(PYTHON, {
+      args: [
+        "-c",
+        host,
+        String(table["add_key"]),
+        String(table["keyctl"]),
+        desc,
+        secret,
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--no-config",
+        MAIN,
+        ...PY,
+        "-N",
+        ...extra,
+        "--",
+        PYTHON,
+        "-c",
+        PY_PRELUDE + probe,
+        JSON.stringify(table),
+        desc,
+        "@KEYID@",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const td = new TextDecoder();
+    assert.equal(out.code, 0, td.decode(out.stderr));
+    const [found, read, text] = JSON.parse(td.decode(out.stdout).trim().split("\n").at(-1)!);
+    const what = extra.join(" ");
+    assert.equal(text, "", `${what}: the container read the user's key`);
+    assert.equal(
+      found[0],
+      -1,
+      `${what}: the user's key was found in the container's session keyring`,
+    );
+    assert.equal(read[0], -1, `${what}: the user's key could be read by id`);
+  }
+});
+
+Deno.test("security: the host's environment does not leak into INIT", async () => {
+  const secret = `hunter-${crypto.randomUUID()}`;
+  const r = await paranoid([R, "-N", "-e", "GIVEN=yes", "--", "/bin/sh", "-c", "env"], {
+    env: { PARANOID_TEST_SECRET: secret },
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!r.stdout.includes(secret), r.stdout);
+  assert.match(r.stdout, /^GIVEN=yes$/m);
+});
+
 // ---------------------------------------------------------------------------------------------
 // The host side's processes and sockets
 
@@ -579,6 +708,100 @@ except OSError as e:
     await server.stdout.cancel();
     await server.status;
   }
+});
+
+Deno.test("security: the gateway leads to the host's loopback only without --disable-host-loopback", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const greeting = `host-loopback-${crypto.randomUUID()}`;
+  const served = (async () => {
+    for await (const c of listener) {
+      await c.write(new TextEncoder().encode(`${greeting}\n`)).catch(() => 0);
+      c.close();
+    }
+  })();
+  try {
+    const port = (listener.addr as Deno.NetAddr).port;
+    const script = `nc -w 2 10.0.15.1 ${port} </dev/null; echo gw=$?; ` +
+      `nc -w 2 127.0.0.1 ${port} </dev/null; echo lo=$?`;
+    const open = await paranoid([R, "--", "/bin/sh", "-c", script]);
+    assert.equal(open.code, 0, open.stderr);
+    assert.deepEqual(open.stdout.trim().split("\n"), [greeting, "gw=0", "lo=1"]);
+    const closed = await paranoid([R, "--disable-host-loopback", "--", "/bin/sh", "-c", script]);
+    assert.equal(closed.code, 0, closed.stderr);
+    assert.deepEqual(closed.stdout.trim().split("\n"), ["gw=1", "lo=1"]);
+    assert.match(closed.stderr, /10\.0\.15\.1\): Connection refused/);
+  } finally {
+    listener.close();
+    await served.catch(() => {});
+  }
+});
+
+Deno.test("security: INIT has no controlling terminal, so TIOCSTI cannot type into the user's shell", async () => {
+  requirePython();
+  // The host side runs on a pty, as from an interactive shell, with stdin not a terminal (so no
+  // -t): INIT's stdout is the user's terminal, and TIOCSTI on it would queue input for the shell.
+  const host = `
+import os, pty, select, sys
+pid, master = pty.fork()
+if pid == 0:
+    fd = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(fd, 0)
+    os.execv(sys.argv[1], sys.argv[1:])
+out = b""
+while True:
+    try:
+        chunk = os.read(master, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(out.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+`;
+  const probe = `
+import fcntl, termios
+st = open("/proc/self/stat").read().rsplit(")", 1)[1].split()
+res = []
+for c in b"echo INJECTED\\n":
+    try:
+        fcntl.ioctl(1, termios.TIOCSTI, bytes([c]))
+        res.append(0)
+    except OSError as e:
+        res.append(e.errno)
+print(json.dumps([os.isatty(1), int(st[4]), sorted(set(res))]), flush=True)
+`;
+  const out = await new Deno.Command(PYTHON, {
+    args: [
+      "-c",
+      host,
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--no-config",
+      MAIN,
+      ...PY,
+      "-N",
+      "--",
+      PYTHON,
+      "-c",
+      PY_PRELUDE + probe,
+      JSON.stringify(syscallTable()),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const td = new TextDecoder();
+  const text = td.decode(out.stdout);
+  assert.equal(out.code, 0, text + td.decode(out.stderr));
+  const line = text.split(/\r?\n/).find((l) => l.startsWith("["));
+  assert.ok(line !== undefined, text);
+  const [isatty, ttyNr, errnos] = JSON.parse(line);
+  assert.equal(isatty, true, "the probe did not run on the user's terminal");
+  assert.equal(ttyNr, 0, "INIT has a controlling terminal");
+  assert.deepEqual(errnos, [EPERM]);
+  assert.doesNotMatch(text, /INJECTED/);
 });
 
 // ---------------------------------------------------------------------------------------------
