@@ -119,8 +119,13 @@ function applyRlimits(t: TranslatedConfig): void {
   }
 }
 
+/**
+ * Makes the start gate. INIT opens it for writing after switching to the configured user, who
+ * may map to a subordinate host id: so it is writable by all, and reachable only through the
+ * container's 0700 state directory (and INIT's O_PATH descriptor).
+ */
 function makeFifo(path: string): void {
-  const out = new Deno.Command("mkfifo", { args: ["-m", "0600", path], stderr: "piped" })
+  const out = new Deno.Command("mkfifo", { args: ["-m", "0622", path], stderr: "piped" })
     .outputSync();
   if (!out.success) {
     throw new Error(
@@ -316,8 +321,9 @@ export async function holdContainer(
     try {
       await openGate(store.gate(id), running.pid);
     } catch (e) {
-      await abort((e as Error).message);
-      return 125;
+      const late = await Promise.race([running.lateFailure, status.then(() => null)]);
+      await abort(late ?? (e as Error).message);
+      return (await status).code ?? 125;
     }
   }
   const late = await running.lateFailure;
@@ -390,7 +396,17 @@ export async function startCreated(store: StateStore, id: string): Promise<void>
   if (r.status !== "created") {
     throw new OciStateError(`container "${id}" is not created: its status is "${r.status}"`);
   }
-  await openGate(store.gate(id), r.pid);
+  try {
+    await openGate(store.gate(id), r.pid);
+  } catch (e) {
+    // The monitor records why INIT ended (an execve or user switch failure), if it knows.
+    for (;;) {
+      const now = store.readRaw(id);
+      if (now?.error) throw new OciStateError(now.error);
+      if (now === null || !sameProcess(now.monitor.pid, now.monitor.start)) throw e;
+      await sleep(5);
+    }
+  }
   for (;;) {
     const now = store.load(id);
     if (now.error !== null) throw new OciStateError(now.error);
