@@ -891,6 +891,31 @@ Deno.test("security: a non-root user has no effective capabilities", async () =>
 });
 
 // ---------------------------------------------------------------------------------------------
+// Resource limits
+
+Deno.test("security: resource limits are enforced or refused before INIT runs, never ignored", async () => {
+  // Twelve background sleeps under a limit of five processes: some forks must fail.
+  const script = "i=0; while [ $i -lt 12 ]; do sleep 1 & i=$((i+1)); done; wait; echo INIT-ran";
+  const pids = await sh(script, ["--pids-limit", "5"]);
+  if (pids.code === 125) {
+    // No delegated cgroup v2 here: the start is refused with the reason, and INIT never ran.
+    assert.equal(pids.stdout, "");
+    assert.match(pids.stderr, /--pids-limit needs cgroup v2/);
+  } else {
+    assert.match(pids.stderr, /can't fork|Resource temporarily unavailable/, pids.stderr);
+  }
+  for (const extra of [["--memory", "64m"], ["--cpus", "0.5"]]) {
+    const r = await sh("echo INIT-ran", extra);
+    if (r.code === 125) {
+      assert.equal(r.stdout, "", extra.join(" "));
+      assert.match(r.stderr, new RegExp(`${extra[0]} needs cgroup v2`));
+    } else {
+      assert.equal(r.code, 0, r.stderr);
+    }
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
 // Seccomp profiles from JSON
 
 Deno.test("security: a JSON profile given with --security-opt is enforced", async () => {
