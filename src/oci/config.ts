@@ -77,6 +77,8 @@ export interface TranslatedConfig {
   annotations: Record<string, string>;
   /** Absolute host path of the root filesystem. */
   rootfs: string;
+  /** Fields accepted but not applied, as sentences naming them. */
+  warnings: string[];
 }
 
 /** One entry of linux.uidMappings or linux.gidMappings. */
@@ -346,7 +348,11 @@ export function translateConfig(config: Json, bundle: string): TranslatedConfig 
   ]);
   translateNamespaces(linux.namespaces);
   translateResources(linux.resources);
-  if (!empty(linux.sysctl)) throw unsupported("linux.sysctl");
+  const warnings: string[] = [];
+  if (!empty(linux.sysctl)) {
+    const keys = Object.keys(obj(linux.sysctl, "linux.sysctl"));
+    warnings.push(`linux.sysctl is not applied: ${keys.map((k) => `"${k}"`).join(", ")}`);
+  }
   if (!empty(linux.devices)) {
     throw unsupported(
       "linux.devices",
@@ -406,6 +412,7 @@ export function translateConfig(config: Json, bundle: string): TranslatedConfig 
     hooks,
     annotations,
     rootfs,
+    warnings,
   };
 }
 

@@ -170,6 +170,7 @@ function prepare(store: StateStore, id: string, o: CreateOptions): TranslatedCon
   StateStore.checkId(id);
   const t = loadBundle(o.bundle);
   specFor(t, null); // every check that can be made before claiming the id
+  for (const w of t.warnings) warn(w);
   store.claim(id);
   try {
     makeFifo(store.gate(id));
