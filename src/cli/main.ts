@@ -1,20 +1,12 @@
 // The CLI's dispatcher: subcommands, and the original form when the first word is not one.
 
 import { runCommand } from "./run.ts";
-import { runSpawnHelper } from "./spawn_helper.ts";
 import { VERSION } from "./version.ts";
-import { ociCommand } from "./oci.ts";
 import { HELP } from "./help.ts";
-import {
-  extractCommand,
-  imagesCommand,
-  innerExtractCommand,
-  pruneCommand,
-  psCommand,
-  pullCommand,
-  rmCommand,
-  rmiCommand,
-} from "./image_commands.ts";
+
+// Commands other than running a container load their modules on demand, so that
+// starting a container does not pay for the image and OCI code.
+const images = () => import("./image_commands.ts");
 
 /** Runs the CLI with `args` (without the program name) and returns the exit status. */
 export async function cli(args: readonly string[]): Promise<number> {
@@ -29,25 +21,25 @@ export async function cli(args: readonly string[]): Promise<number> {
       console.log(`paranoid ${VERSION}`);
       return 0;
     case "pull":
-      return await pullCommand(rest, args);
+      return await (await images()).pullCommand(rest, args);
     case "images":
-      return await imagesCommand(rest);
+      return await (await images()).imagesCommand(rest);
     case "rmi":
-      return await rmiCommand(rest);
+      return await (await images()).rmiCommand(rest);
     case "prune":
-      return await pruneCommand(rest, args);
+      return await (await images()).pruneCommand(rest, args);
     case "extract":
-      return await extractCommand(rest, args);
+      return await (await images()).extractCommand(rest, args);
     case "ps":
-      return await psCommand(rest);
+      return await (await images()).psCommand(rest);
     case "rm":
-      return await rmCommand(rest, args);
+      return await (await images()).rmCommand(rest, args);
     case "oci":
-      return await ociCommand(rest, args);
+      return await (await import("./oci.ts")).ociCommand(rest, args);
     case "__extract":
-      return await innerExtractCommand(rest);
+      return await (await images()).innerExtractCommand(rest);
     case "__spawn":
-      return await runSpawnHelper(args);
+      return await (await import("./spawn_helper.ts")).runSpawnHelper(args);
     default:
       return await runCommand(args, args);
   }

@@ -11,10 +11,8 @@ import { PublishError } from "../net/host/publish.ts";
 import { CgroupUnavailableError, ContainerCgroup } from "../container/cgroups.ts";
 import { ensureSingleThreaded } from "../container/single_thread.ts";
 import { parseOptions, stringOption, UsageError } from "./args.ts";
-import { type ImageRunPlan, prepareImageRun } from "./image_run.ts";
-import { containerRegistry, describeError, openImageStore } from "./image_commands.ts";
+import type { ImageRunPlan } from "./image_run.ts";
 import type { ContainerRegistry } from "./containers.ts";
-import { PullDisplay } from "./progress.ts";
 import type { ContainerOptions } from "../container/options.ts";
 import { RUN_OPTIONS, toRunRequest } from "./run_options.ts";
 import { HELP, USAGE } from "./help.ts";
@@ -92,10 +90,15 @@ export async function runCommand(
   }
   ensureSingleThreaded(reexecArgs);
   let plan: ImageRunPlan | null = null;
-  const records = containerRegistry();
+  let records: ContainerRegistry | null = null;
   try {
     let options: ContainerOptions;
     if (image !== null) {
+      // The image code loads only when an image is run.
+      const { prepareImageRun } = await import("./image_run.ts");
+      const { containerRegistry, openImageStore } = await import("./image_commands.ts");
+      const { PullDisplay } = await import("./progress.ts");
+      records = containerRegistry();
       const display = new PullDisplay(Deno.stderr, Deno.stderr.isTerminal());
       plan = await prepareImageRun(openImageStore(), image, {
         command: words,
@@ -162,7 +165,7 @@ export async function runCommand(
         throw e;
       }
       for (const n of pending) running.kill(n);
-      if (plan !== null) await records.markRunning(plan.record.id, running.pid);
+      if (plan !== null) await records!.markRunning(plan.record.id, running.pid);
       const network = attachNetwork(
         running,
         request.container.network,
@@ -174,15 +177,15 @@ export async function runCommand(
       await relay;
       await network?.close();
       const code = status.signal !== null ? 128 + status.signal : status.code ?? 0;
-      if (plan !== null) await finishRecord(records, plan, code, o.has("rm"));
+      if (plan !== null) await finishRecord(records!, plan, code, o.has("rm"));
       return code;
     } finally {
       for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
       cgroup?.remove();
     }
   } catch (e) {
-    if (plan !== null) await finishRecord(records, plan, 125, true);
-    const known = describeError(e);
+    if (plan !== null) await finishRecord(records!, plan, 125, true);
+    const known = image === null ? null : (await import("./image_commands.ts")).describeError(e);
     if (known !== null && !(e instanceof ContainerStartError)) {
       printError(known);
       return 125;

@@ -135,20 +135,24 @@ export function detectIdMapping(uid: number, gid: number): DetectedMapping {
 
 /** Runs newuidmap and newgidmap for `pid`; throws an Error naming the helper and its message. */
 export async function writeMapsWithHelpers(pid: number, mapping: IdMapping): Promise<void> {
-  for (
-    const [tool, ranges] of [["newuidmap", mapping.uids], ["newgidmap", mapping.gids]] as const
-  ) {
-    const args = [String(pid)];
-    for (const r of ranges) args.push(String(r.inside), String(r.outside), String(r.count));
-    const path = findHostExecutable(tool) ?? tool;
-    const out = await new Deno.Command(path, { args, stdout: "null", stderr: "piped" }).output();
-    if (!out.success) {
-      const why = new TextDecoder().decode(out.stderr).trim().split("\n").pop() ?? "";
-      throw new Error(
-        `${tool} failed for pid ${pid}: ${
-          why || `exit ${out.code}`
-        }; check /etc/subuid and /etc/subgid`,
-      );
-    }
-  }
+  // The two helpers are independent: run them side by side.
+  await Promise.all(
+    ([["newuidmap", mapping.uids], ["newgidmap", mapping.gids]] as const).map(
+      async ([tool, ranges]) => {
+        const args = [String(pid)];
+        for (const r of ranges) args.push(String(r.inside), String(r.outside), String(r.count));
+        const path = findHostExecutable(tool) ?? tool;
+        const out = await new Deno.Command(path, { args, stdout: "null", stderr: "piped" })
+          .output();
+        if (!out.success) {
+          const why = new TextDecoder().decode(out.stderr).trim().split("\n").pop() ?? "";
+          throw new Error(
+            `${tool} failed for pid ${pid}: ${
+              why || `exit ${out.code}`
+            }; check /etc/subuid and /etc/subgid`,
+          );
+        }
+      },
+    ),
+  );
 }

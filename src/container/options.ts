@@ -3,7 +3,7 @@
 import { DOCKER_DEFAULT_CAPABILITY_MASK } from "./caps.ts";
 import { detectIdMapping } from "./idmap.ts";
 import { type ResourceLimits } from "./cgroups.ts";
-import { compileDefaultProfile } from "./seccomp/default.ts";
+import { defaultSeccompProgram } from "./seccomp/cache.ts";
 import type { PortMapping } from "../net/host/publish.ts";
 import type { ContainerSpec, MountSpec, NetworkSetup, RootOverlay } from "./spec.ts";
 
@@ -200,7 +200,7 @@ export function buildSpec(o: ContainerOptions): { spec: ContainerSpec; warning: 
     windowSize: o.tty ? terminalSize() : null,
     init: o.init ?? false,
     capabilities,
-    seccomp: o.seccomp === undefined ? compileDefaultProfile(capabilities) : o.seccomp,
+    seccomp: o.seccomp === undefined ? defaultSeccompProgram(capabilities) : o.seccomp,
     maskPaths: o.maskPaths ?? true,
     idMapping: mapping,
     startGate: o.startGate ?? null,

@@ -79,6 +79,13 @@ export interface StartOptions {
   readonly onForked?: (pid: number) => void;
 }
 
+const timing = Deno.env.get("PARANOID_TIMING") === "1";
+const t0 = performance.now();
+/** With PARANOID_TIMING=1, prints how long each start-up phase took (for profiling). */
+function mark(what: string): void {
+  if (timing) console.error(`paranoid: timing ${(performance.now() - t0).toFixed(1)} ms ${what}`);
+}
+
 /** A channel reader: one outstanding receive at a time, on Deno's thread pool. */
 class Channel {
   readonly #fd: number;
@@ -139,6 +146,7 @@ export async function startContainer(
   const stdio = prepareStdio(options);
   const hostPid = getpid();
   let childPid: number;
+  mark("fork");
   try {
     childPid = fork();
   } catch (e) {
@@ -177,10 +185,12 @@ export async function startContainer(
     if (got === null) break;
     const m = got.message;
     if (m.t === "unshared") {
+      mark("namespaces created");
       try {
         options.onForked?.(childPid);
         if (spec.idMapping.helpers) await writeMapsWithHelpers(childPid, spec.idMapping);
         send(ctlHost, { t: "maps", writeOwn: !spec.idMapping.helpers });
+        mark("id maps written");
       } catch (e) {
         kill(childPid, 9);
         await reaped;
@@ -201,6 +211,7 @@ export async function startContainer(
     } else if (m.t === "tap") {
       tapFd = got.fds[0] ?? null;
     } else if (m.t === "started") {
+      mark("pid 1 forked");
       initPid = m.pid;
       break;
     } else if (m.t === "error") {
@@ -236,6 +247,7 @@ export async function startContainer(
       return late;
     })()
     : (init.close(), Promise.resolve(null));
+  mark(gated ? "INIT waits at the start gate" : "INIT executed");
   if (failure !== null || initPid === 0) {
     // Drain the control channel so the child can finish, then reap it.
     for (;;) {

@@ -9,7 +9,8 @@
 // a flow per client: the container's replies to that client's address and
 // port leave through the published socket they came in by.
 
-import dgram from "node:dgram";
+import type dgram from "node:dgram";
+import { loadDgram } from "./dgram.ts";
 import type { NetworkConfig } from "../config.ts";
 import type { UdpDatagram, UdpForwarder, UdpSink } from "../iface/udp.ts";
 import { parseIpv4 } from "../wire/ipv4_address.ts";
@@ -109,7 +110,7 @@ export class PortPublisher {
         if (m.protocol === "tcp") {
           tcp.push({ mapping: m, listener: Deno.listen({ hostname: m.hostIp, port: m.hostPort }) });
         } else {
-          const socket = dgram.createSocket("udp4");
+          const socket = (await loadDgram()).createSocket("udp4");
           await new Promise<void>((resolve, reject) => {
             socket.once("error", reject);
             socket.bind(m.hostPort, m.hostIp, () => {

@@ -13,7 +13,8 @@
 // recently used being closed to make room. Time is the stack's: the bridge
 // keeps the latest `now` it was given for activity on replies.
 
-import dgram from "node:dgram";
+import type dgram from "node:dgram";
+import { dgramIfLoaded, loadDgram } from "./dgram.ts";
 import { mapDestination, type NetworkConfig } from "../config.ts";
 import type { UdpDatagram, UdpForwarder, UdpSink } from "../iface/udp.ts";
 import { tryParseIpv4 } from "../wire/ipv4_address.ts";
@@ -106,6 +107,15 @@ export class UdpBridge implements UdpForwarder {
   forward(d: UdpDatagram, now: number): void {
     if (now > this.lastNow) this.lastNow = now;
     if (this.closed) return;
+    if (dgramIfLoaded() === null) {
+      // The first datagram loads node:dgram; the few that arrive meanwhile wait for it.
+      if (this.waiting.length < 64) this.waiting.push({ ...d, payload: d.payload.slice() });
+      void loadDgram().then(() => {
+        const waiting = this.waiting.splice(0);
+        for (const w of waiting) this.forward(w, this.lastNow);
+      });
+      return;
+    }
     const hostname = mapDestination(this.config, d.dst);
     if (hostname === null) {
       this.stats.refused++;
@@ -149,6 +159,9 @@ export class UdpBridge implements UdpForwarder {
     }
   }
 
+  /** Datagrams that arrived before node:dgram was loaded. */
+  private readonly waiting: UdpDatagram[] = [];
+
   /** UdpForwarder: when the least recently used flow goes idle. */
   pollAt(): number | undefined {
     const first = this.flows.values().next();
@@ -172,7 +185,7 @@ export class UdpBridge implements UdpForwarder {
     }
     let socket: dgram.Socket;
     try {
-      socket = dgram.createSocket("udp4");
+      socket = dgramIfLoaded()!.createSocket("udp4");
     } catch {
       this.stats.errors++;
       return undefined;

@@ -11,7 +11,8 @@
 // /etc/resolv.conf; loopback stubs such as 127.0.0.53 work because this runs
 // on the host. IPv6 upstreams are skipped.
 
-import dgram from "node:dgram";
+import type dgram from "node:dgram";
+import { loadDgram } from "../host/dgram.ts";
 import { buildServfail, DnsMessage } from "../wire/dns.ts";
 import { tryParseIpv4 } from "../wire/ipv4_address.ts";
 
@@ -114,12 +115,13 @@ export class DnsForwarder {
     this.open.clear();
   }
 
-  private ask(
+  private async ask(
     upstream: DnsUpstream,
     query: Uint8Array,
     id: number,
   ): Promise<Uint8Array | undefined> {
-    return new Promise((resolve) => {
+    const dgram = await loadDgram();
+    return await new Promise((resolve) => {
       let socket: dgram.Socket;
       try {
         socket = dgram.createSocket("udp4");

@@ -1,0 +1,59 @@
+// The compiled default seccomp program, cached on disk: compiling it costs milliseconds at every start.
+
+import { compileDefaultProfile, DEFAULT_PROFILE, hostArch } from "./default.ts";
+
+/** A 32-bit FNV-1a hash of a string, as 8 hex digits. */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, "0");
+}
+
+let profileKey: string | null = null;
+
+function cacheDir(): string | null {
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  const home = Deno.env.get("HOME");
+  if (xdg) return `${xdg}/paranoid/seccomp`;
+  return home ? `${home}/.cache/paranoid/seccomp` : null;
+}
+
+/**
+ * The default profile compiled for `capabilities` on this machine's
+ * architecture, from the cache when the same profile was compiled before.
+ * The key covers the profile's whole text, so a changed profile never meets
+ * a stale program. Cache failures fall back to compiling.
+ */
+export function defaultSeccompProgram(capabilities: bigint): Uint8Array {
+  const arch = hostArch();
+  profileKey ??= fnv1a(
+    JSON.stringify(DEFAULT_PROFILE, (_k, v) => typeof v === "bigint" ? String(v) : v),
+  );
+  const dir = cacheDir();
+  const path = dir === null
+    ? null
+    : `${dir}/${arch}-${profileKey}-${capabilities.toString(16)}.bpf`;
+  if (path !== null) {
+    try {
+      const cached = Deno.readFileSync(path);
+      if (cached.length > 0 && cached.length % 8 === 0) return cached;
+    } catch {
+      // not cached yet
+    }
+  }
+  const program = compileDefaultProfile(capabilities, arch);
+  if (path !== null && dir !== null) {
+    try {
+      Deno.mkdirSync(dir, { recursive: true });
+      const tmp = `${path}.${Deno.pid}.tmp`;
+      Deno.writeFileSync(tmp, program);
+      Deno.renameSync(tmp, path);
+    } catch {
+      // a read-only cache is fine
+    }
+  }
+  return program;
+}
