@@ -547,6 +547,54 @@ Deno.test("runc: --log with --log-format json records errors as JSON lines", asy
   }
 });
 
+Deno.test("config.md: process.terminal sends the pty master to --console-socket", async () => {
+  const dir = await bundle(config("tty; echo on-the-terminal", { process: { terminal: true } }));
+  const path = `${dir}/console.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const sockets = () =>
+    new Map(
+      [...Deno.readDirSync("/proc/self/fd")].flatMap((e) => {
+        try {
+          return [[e.name, Deno.readLinkSync(`/proc/self/fd/${e.name}`)] as const];
+        } catch {
+          return [];
+        }
+      }),
+    );
+  try {
+    const created = create("tty1", dir, ["--console-socket", path]);
+    const before = sockets();
+    const conn = await listener.accept();
+    const fresh = [...sockets()].filter(([fd, l]) =>
+      l.startsWith("socket:") && before.get(fd) !== l
+    );
+    assert.equal(fresh.length, 1);
+    const { close, receiveMessage, read } = await import("../ffi/sys.ts");
+    const got = receiveMessage(Number(fresh[0]![0]), new Uint8Array(256));
+    conn.close();
+    assert.equal(got.fds.length, 1);
+    assert.equal((await created).code, 0);
+    assert.equal((await oci(["start", "tty1"])).code, 0);
+    let text = "";
+    const buf = new Uint8Array(256);
+    while (!text.includes("on-the-terminal")) {
+      let n = 0;
+      try {
+        n = read(got.fds[0]!, buf);
+      } catch {
+        break; // EIO: the terminal's other side closed
+      }
+      if (n === 0) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    close(got.fds[0]!);
+    assert.match(text, /^\/dev\/pts\/\d+\r\non-the-terminal\r\n/);
+  } finally {
+    listener.close();
+    await cleanup("tty1");
+  }
+});
+
 Deno.test("oci: cleanup of the shared bundle root", async () => {
   const left = await oci(["list", "--format", "json"]);
   assert.deepEqual(JSON.parse(left.stdout), [], "every test removed its container");

@@ -2,7 +2,7 @@
 
 import { DOCKER_DEFAULT_CAPABILITY_MASK } from "./caps.ts";
 import { detectIdMapping } from "./idmap.ts";
-import { type ResourceLimits } from "./cgroups.ts";
+import type { ResourceLimits } from "./cgroups.ts";
 import { defaultSeccompProgram } from "./seccomp/cache.ts";
 import type { PortMapping } from "../net/host/publish.ts";
 import type { ContainerSpec, MountSpec, NetworkSetup, RootOverlay } from "./spec.ts";
