@@ -6,7 +6,12 @@ import { ensureDefaultRootfs } from "../container/default_rootfs.ts";
 import { buildSpec } from "../container/options.ts";
 import { type RunningContainer, startContainer } from "../container/process/host.ts";
 import { relayTerminal } from "../container/tty.ts";
-import { attachNetwork, bindPublishedPorts } from "../container/network.ts";
+import {
+  attachNetwork,
+  bindPublishedPorts,
+  NO_TUN_WARNING,
+  tunUsable,
+} from "../container/network.ts";
 import { PublishError } from "../net/host/publish.ts";
 import { CgroupUnavailableError, ContainerCgroup } from "../container/cgroups.ts";
 import { ensureSingleThreaded } from "../container/single_thread.ts";
@@ -89,6 +94,13 @@ export async function runCommand(
     throw e;
   }
   ensureSingleThreaded(reexecArgs);
+  // The default network needs /dev/net/tun; without it, start without one and say so.
+  // Asked-for network features (published ports, a trace) keep it, and fail with the fix.
+  const net = request.container.network;
+  if (typeof net === "object" && !net.publish && net.trace === undefined && !tunUsable()) {
+    printError(NO_TUN_WARNING);
+    request = { ...request, container: { ...request.container, network: false } };
+  }
   let plan: ImageRunPlan | null = null;
   let records: ContainerRegistry | null = null;
   try {

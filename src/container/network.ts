@@ -38,3 +38,17 @@ export async function bindPublishedPorts(
   const mappings = typeof options === "object" ? options.publish ?? [] : [];
   return mappings.length === 0 ? null : await PortPublisher.bind(mappings);
 }
+
+/** True when this user can open /dev/net/tun (mode 0666 on common distributions). */
+export function tunUsable(): boolean {
+  try {
+    Deno.openSync("/dev/net/tun", { read: true, write: true }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The warning printed when the default network is dropped because /dev/net/tun is not usable. */
+export const NO_TUN_WARNING =
+  "warning: /dev/net/tun cannot be opened by this user, so the container starts without a network (only lo); as root, chmod 0666 /dev/net/tun as distributions do, or pass -N to silence this";
