@@ -30,28 +30,16 @@ try {
   const measure = async (name: string, argv: string[]) => {
     rows.push({ name, ms: await medianTime(argv, RUNS) });
   };
-  await measure("paranoid (deno run main.ts)", [
+  const launcher = new URL("./paranoid", import.meta.url).pathname;
+  const container = ["-N", `--root=${root}`, "--", "/bin/true"];
+  await measure("paranoid (scripts/paranoid: V8 flag given)", [launcher, ...container]);
+  await measure("paranoid (deno run main.ts: re-executes once)", [
     deno,
     "run",
     "-A",
     "--no-config",
     main,
-    "-N",
-    `--root=${root}`,
-    "--",
-    "/bin/true",
-  ]);
-  await measure("paranoid (V8 flag given, no re-exec)", [
-    deno,
-    "run",
-    "-A",
-    "--no-config",
-    "--v8-flags=--single-threaded",
-    main,
-    "-N",
-    `--root=${root}`,
-    "--",
-    "/bin/true",
+    ...container,
   ]);
   if (installed("bwrap")) {
     await measure("bwrap --unshare-all", [
