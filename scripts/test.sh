@@ -34,7 +34,10 @@ prepare_machine() {
     npm install --silent --prefix /opt/paranoid-deno "deno@$DENO_VERSION" >/dev/null || {
       say "npm install deno failed"; return 1; }
   fi
-  ln -sf "$(find_deno)" /usr/local/bin/deno
+  # Make deno reachable on every user's PATH (never link /usr/local/bin/deno to itself).
+  local real
+  real=$(readlink -f "$(find_deno)")
+  [ "$real" = /usr/local/bin/deno ] || ln -sf "$real" /usr/local/bin/deno
   if [ ! -e /dev/net/tun ]; then
     mkdir -p /dev/net && mknod /dev/net/tun c 10 200
   fi
