@@ -2,6 +2,14 @@
 
 import { parseMac } from "./wire/ethernet.ts";
 import {
+  formatIpv6,
+  ipv6Equals,
+  ipv6FromId,
+  ipv6InPrefix,
+  isIpv6GlobalUnicast,
+  parseIpv6,
+} from "./wire/ipv6_address.ts";
+import {
   formatIpv4,
   IPV4_BROADCAST,
   isMulticast,
@@ -30,6 +38,12 @@ export interface NetworkConfig {
   readonly dnsUpstreams: readonly string[];
   /** When true, the gateway address does not lead to the host's 127.0.0.1: such flows are refused. */
   readonly disableHostLoopback: boolean;
+  /** The container's IPv6 address, fd00:15::2 by default (16 bytes). */
+  readonly containerAddress6: Uint8Array;
+  /** The gateway's IPv6 address, fd00:15::1 by default; it leads to the host's ::1. */
+  readonly gatewayAddress6: Uint8Array;
+  /** The IPv6 prefix length of the link, 64 by default (SLAAC needs 64: RFC 4862 section 5.5.3). */
+  readonly prefixLength6: number;
 }
 
 /** The defaults: 10.0.15.2/30 behind 10.0.15.1, MTU 65520, host loopback reachable. */
@@ -42,6 +56,9 @@ export const DEFAULT_NETWORK_CONFIG: NetworkConfig = Object.freeze({
   mtu: 65520,
   dnsUpstreams: [],
   disableHostLoopback: false,
+  containerAddress6: parseIpv6("fd00:15::2"),
+  gatewayAddress6: parseIpv6("fd00:15::1"),
+  prefixLength6: 64,
 });
 
 /** The smallest MTU an IPv4 link may have (RFC 791 section 3.2: 68). */
@@ -79,6 +96,19 @@ export function networkConfig(overrides: Partial<NetworkConfig> = {}): NetworkCo
   if (c.containerAddress === c.gatewayAddress) {
     throw new RangeError(
       `Container and gateway share the address "${formatIpv4(c.gatewayAddress)}"`,
+    );
+  }
+  if (
+    c.prefixLength6 < 1 || c.prefixLength6 > 126 ||
+    !ipv6InPrefix(c.gatewayAddress6, c.containerAddress6, c.prefixLength6) ||
+    ipv6Equals(c.gatewayAddress6, c.containerAddress6)
+  ) {
+    throw new RangeError(
+      `Gateway "${
+        formatIpv6(c.gatewayAddress6)
+      }" is not another address on the container's subnet "${
+        formatIpv6(c.containerAddress6)
+      }/${c.prefixLength6}"`,
     );
   }
   if (c.gatewayMac.length !== 6 || c.containerMac.length !== 6) {
@@ -120,7 +150,7 @@ export function isRoutable(config: NetworkConfig, ip: number): boolean {
  * the flow must be refused. The gateway is the host's loopback (127.0.0.1)
  * unless `disableHostLoopback`; routable addresses are used as they are;
  * everything else (other addresses on the link, loopback, multicast,
- * broadcast) is refused.
+ * broadcast) is refused. Interned IPv6 ids go to {@link mapDestination6}.
  *
  * @example
  * ```ts
@@ -131,7 +161,29 @@ export function isRoutable(config: NetworkConfig, ip: number): boolean {
  * ```
  */
 export function mapDestination(config: NetworkConfig, ip: number): string | null {
+  const v6 = ipv6FromId(ip);
+  if (v6 !== undefined) return mapDestination6(config, v6);
   if (ip === config.gatewayAddress) return config.disableHostLoopback ? null : "127.0.0.1";
   if (ip === IPV4_BROADCAST || !isRoutable(config, ip)) return null;
   return formatIpv4(ip);
+}
+
+/**
+ * The IPv6 side of {@link mapDestination}: the gateway (fd00:15::1) is the
+ * host's `::1` unless `disableHostLoopback`; global unicast addresses off the
+ * link are used as they are; the rest is refused (null).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_NETWORK_CONFIG, mapDestination6 } from "./config.ts";
+ * import { parseIpv6 } from "./wire/ipv6_address.ts";
+ * console.assert(mapDestination6(DEFAULT_NETWORK_CONFIG, parseIpv6("fd00:15::1")) === "::1");
+ * console.assert(mapDestination6(DEFAULT_NETWORK_CONFIG, parseIpv6("fd00:15::9")) === null);
+ * ```
+ */
+export function mapDestination6(config: NetworkConfig, ip: Uint8Array): string | null {
+  if (ipv6Equals(ip, config.gatewayAddress6)) return config.disableHostLoopback ? null : "::1";
+  if (!isIpv6GlobalUnicast(ip)) return null;
+  if (ipv6InPrefix(ip, config.containerAddress6, config.prefixLength6)) return null;
+  return formatIpv6(ip);
 }

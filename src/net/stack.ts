@@ -1,4 +1,4 @@
-// The composition root of the network stack: interface, IPv4, ICMP, UDP and the gateway's services.
+// The composition root of the network stack: interface, IPv4, IPv6, ICMP, ICMPv6, UDP and the gateway's services.
 //
 // Theory of operation: the host-side driver owns the I/O. It hands every
 // frame read from the TAP to `receive(frame, now)`, writes every frame given
@@ -15,12 +15,17 @@ import { Counters, type CounterSnapshot } from "./iface/counters.ts";
 import { type IcmpEchoHook, IcmpProtocol } from "./iface/icmp.ts";
 import { Interface } from "./iface/interface.ts";
 import { Ipv4Layer } from "./iface/ipv4.ts";
-import type { Ipv4Sender, TransportProtocol } from "./iface/protocol.ts";
+import { Ipv6Layer } from "./iface/ipv6.ts";
+import { Icmpv6Protocol } from "./iface/icmpv6.ts";
+import type { Ipv4Datagram, Ipv4Sender, TransportProtocol } from "./iface/protocol.ts";
 import type { ReassemblyLimits } from "./iface/reassembly.ts";
 import { type UdpDatagram, type UdpForwarder, UdpProtocol } from "./iface/udp.ts";
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer } from "./services/dhcp_server.ts";
 import { buildServfail } from "./wire/dns.ts";
 import { IpProtocol } from "./wire/ipv4.ts";
+import { Icmpv6UnreachableCode } from "./wire/icmpv6.ts";
+import { UnreachableCode } from "./wire/icmpv4.ts";
+import { isIpv6Id } from "./wire/ipv6_address.ts";
 import { MalformedFrame } from "./wire/malformed.ts";
 
 /** The DNS port the gateway answers on. */
@@ -80,8 +85,13 @@ export interface StackCounters extends CounterSnapshot {
 export class NetworkStack {
   /** The configuration in use. */
   readonly config: NetworkConfig;
-  /** The IPv4 sender that transport protocols (TCP) use. */
+  /**
+   * The sender that transport protocols (TCP) use: IPv4, or IPv6 when the
+   * addresses are interned IPv6 ids (wire/ipv6_address.ts).
+   */
   readonly ipv4: Ipv4Sender;
+  /** ICMPv6: echo, neighbour discovery and router advertisements for the gateway. */
+  readonly icmp6: Icmpv6Protocol;
   /** The UDP protocol, e.g. to bind more gateway services. */
   readonly udp: UdpProtocol;
   /** The ICMP protocol. */
@@ -91,6 +101,7 @@ export class NetworkStack {
   private readonly stats = new Counters();
   private readonly iface: Interface;
   private readonly ip: Ipv4Layer;
+  private readonly ip6: Ipv6Layer;
   private readonly dns: DnsResolver | undefined;
   private closed = false;
 
@@ -108,13 +119,39 @@ export class NetworkStack {
       (packet, srcMac, now) => this.ip.input(packet, srcMac, now),
     );
     this.ip = new Ipv4Layer(config, this.iface, this.stats, options.reassembly);
-    this.ipv4 = this.ip;
+    this.ip6 = new Ipv6Layer(config, this.iface, this.stats);
+    this.iface.ipv6Input = (packet, srcMac, now) => this.ip6.input(packet, srcMac, now);
+    this.icmp6 = new Icmpv6Protocol(config, this.ip6, this.stats);
+    this.ip6.icmp = this.icmp6;
+    const ip = this.ip;
+    const ip6 = this.ip6;
+    this.ipv4 = {
+      sendIpv4: (src, dst, protocol, payload) =>
+        isIpv6Id(dst)
+          ? ip6.sendIpv4(src, dst, protocol, payload)
+          : ip.sendIpv4(src, dst, protocol, payload),
+    };
     const hooks = options.hooks ?? {};
     this.icmp = new IcmpProtocol(config, this.ip, this.stats, hooks.icmpEcho);
     this.ip.icmp = this.icmp;
-    this.udp = new UdpProtocol(config, this.ip, this.icmp, this.stats, hooks.udp);
+    const icmp = this.icmp;
+    const icmp6 = this.icmp6;
+    const errors = {
+      destinationUnreachable: (d: Ipv4Datagram, code: number) =>
+        isIpv6Id(d.src)
+          ? icmp6.unreachable(
+            d,
+            code === UnreachableCode.PORT
+              ? Icmpv6UnreachableCode.PORT
+              : Icmpv6UnreachableCode.ADMIN_PROHIBITED,
+          )
+          : icmp.destinationUnreachable(d, code),
+    };
+    this.udp = new UdpProtocol(config, this.ipv4, errors, this.stats, hooks.udp);
+    this.udp.gatewayId6 = this.ip6.gatewayId;
     this.ip.register(IpProtocol.ICMP, this.icmp);
     this.ip.register(IpProtocol.UDP, this.udp);
+    this.ip6.register(IpProtocol.UDP, this.udp);
     this.dhcp = new DhcpServer(config, options.leaseSeconds);
     this.dns = hooks.dns;
     this.udp.bind(DHCP_SERVER_PORT, (d) => this.dhcpInput(d));
@@ -125,6 +162,7 @@ export class NetworkStack {
   receive(frame: Uint8Array, now: number): void {
     if (this.closed) return;
     if (now > this.ip.now) this.ip.now = now;
+    if (now > this.ip6.now) this.ip6.now = now;
     this.stats.count("rx-frames");
     try {
       this.iface.receive(frame, now);
@@ -137,9 +175,12 @@ export class NetworkStack {
   poll(now: number): void {
     if (this.closed) return;
     if (now > this.ip.now) this.ip.now = now;
+    if (now > this.ip6.now) this.ip6.now = now;
     try {
       this.iface.poll(now);
       this.ip.poll(now);
+      this.ip6.poll(now);
+      this.icmp6.poll(now);
     } catch {
       this.stats.drop("internal-error");
     }
@@ -148,15 +189,19 @@ export class NetworkStack {
   /** The earliest time `poll` has work, or undefined when no timer is armed. */
   pollAt(): number | undefined {
     if (this.closed) return undefined;
-    const a = this.iface.pollAt();
-    const b = this.ip.pollAt();
-    if (a === undefined) return b;
-    return b === undefined || a < b ? a : b;
+    return earliest(
+      earliest(this.iface.pollAt(), this.ip.pollAt()),
+      earliest(this.ip6.pollAt(), this.icmp6.pollAt()),
+    );
   }
 
-  /** Attaches a transport protocol (TCP is 6), replacing any earlier one for that number. */
+  /**
+   * Attaches a transport protocol (TCP is 6), replacing any earlier one for
+   * that number; TCP also gets IPv6 segments, with interned addresses.
+   */
   registerProtocol(n: number, protocol: TransportProtocol): void {
     this.ip.register(n, protocol);
+    if (n === IpProtocol.TCP) this.ip6.register(n, protocol);
   }
 
   /** A copy of every counter, for a debug dump. */
@@ -177,9 +222,14 @@ export class NetworkStack {
     this.closed = true;
     this.iface.clear();
     this.ip.clear();
+    this.ip6.clear();
   }
 
   private dhcpInput(d: UdpDatagram): void {
+    if (isIpv6Id(d.src)) {
+      this.stats.drop("dhcp-over-ipv6");
+      return;
+    }
     let reply;
     try {
       reply = this.dhcp.handle(d.payload);
@@ -199,7 +249,7 @@ export class NetworkStack {
   }
 
   private dnsInput(d: UdpDatagram): void {
-    if (d.dst !== this.config.gatewayAddress) {
+    if (d.dst !== this.config.gatewayAddress && d.dst !== this.ip6.gatewayId) {
       this.stats.drop("dns-broadcast");
       return;
     }
@@ -235,4 +285,9 @@ export class NetworkStack {
       },
     );
   }
+}
+
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b === undefined || a < b ? a : b;
 }

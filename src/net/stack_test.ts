@@ -79,7 +79,7 @@ Deno.test("stack: drops frames for other MACs, bad checksums and foreign sources
   assert.equal(d["ipv4-bad-checksum"], 1);
   assert.equal(d["ipv4-bad-source"], 1);
   assert.equal(d["ipv4-not-for-us"], 1);
-  assert.equal(d["eth-ipv6"], 1);
+  assert.equal(d["ipv6-bad-version"], 1);
   stack.close();
 });
 

@@ -55,6 +55,8 @@ export class Interface {
   private readonly neighbourMac = new Uint8Array(6);
   private pending: Pending | null = null;
   private readonly broadcast: number;
+  /** Receives IPv6 frames once the stack attaches its IPv6 layer; until then they are dropped. */
+  ipv6Input: Ipv4Input | null = null;
 
   /** Creates the interface; `send` gets each outgoing frame, valid only during the call. */
   constructor(
@@ -78,7 +80,9 @@ export class Interface {
   receive(frame: Uint8Array, now: number): void {
     const eth = EthernetFrame.check(frame);
     const dst = eth.dst;
-    if (!macEquals(dst, this.config.gatewayMac) && !macEquals(dst, MAC_BROADCAST)) {
+    // RFC 2464 section 7: IPv6 multicast (NDP, router solicitations) arrives on 33:33:xx groups.
+    const v6Group = dst[0] === 0x33 && dst[1] === 0x33 && eth.etherType === EtherType.IPV6;
+    if (!macEquals(dst, this.config.gatewayMac) && !macEquals(dst, MAC_BROADCAST) && !v6Group) {
       throw new MalformedFrame(isGroupMac(dst) ? "eth-multicast" : "eth-not-for-us");
     }
     if (isGroupMac(eth.src)) throw new MalformedFrame("eth-bad-source");
@@ -90,7 +94,9 @@ export class Interface {
         this.ipv4Input(eth.payload, eth.src, now);
         return;
       case EtherType.IPV6:
-        throw new MalformedFrame("eth-ipv6");
+        if (this.ipv6Input === null) throw new MalformedFrame("eth-ipv6");
+        this.ipv6Input(eth.payload, eth.src, now);
+        return;
       default:
         throw new MalformedFrame("eth-unknown-type");
     }
@@ -133,6 +139,15 @@ export class Interface {
       return;
     }
     this.enqueue(nextHop, frame, now);
+  }
+
+  /** Sends `frame` (payload in place, Ethernet header written here) to `dstMac` as `etherType`. */
+  transmitEthernet(frame: Uint8Array, dstMac: Uint8Array, etherType: number): void {
+    const eth = new EthernetFrame(frame);
+    eth.dst = dstMac;
+    eth.src = this.config.gatewayMac;
+    eth.etherType = etherType;
+    this.output(frame);
   }
 
   /** Retries ARP requests and drops queues that waited too long. */

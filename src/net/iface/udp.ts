@@ -13,11 +13,10 @@ import { IpProtocol } from "../wire/ipv4.ts";
 import { IPV4_BROADCAST } from "../wire/ipv4_address.ts";
 import { MalformedFrame } from "../wire/malformed.ts";
 import { type NetworkConfig, subnetBroadcast } from "../config.ts";
-import type { Ipv4Datagram, TransportProtocol } from "./protocol.ts";
+import type { Ipv4Datagram, Ipv4Sender, TransportProtocol } from "./protocol.ts";
 import type { Counters } from "./counters.ts";
-import type { Ipv4Layer } from "./ipv4.ts";
+import type { IcmpErrorSender } from "./ipv4.ts";
 import { UnreachableCode } from "../wire/icmpv4.ts";
-import type { IcmpProtocol } from "./icmp.ts";
 
 /** A UDP datagram with its addresses; `payload` from the stack is a view valid only during the call. */
 export interface UdpDatagram {
@@ -64,12 +63,17 @@ export class UdpProtocol implements TransportProtocol, UdpSink {
   private readonly services = new Map<number, UdpService>();
   private scratch = new Uint8Array(2048);
   private readonly broadcast: number;
+  /** The IPv6 gateway's interned id (set by the stack): its bound services answer too. */
+  gatewayId6 = -1;
 
-  /** Creates the protocol; `forwarder` gets datagrams for the outside. */
+  /**
+   * Creates the protocol; `forwarder` gets datagrams for the outside. `ip` and
+   * `icmp` may route by address family (IPv6 addresses are interned ids).
+   */
   constructor(
     private readonly config: NetworkConfig,
-    private readonly ip: Ipv4Layer,
-    private readonly icmp: IcmpProtocol,
+    private readonly ip: Ipv4Sender,
+    private readonly icmp: Pick<IcmpErrorSender, "destinationUnreachable">,
     private readonly counters: Counters,
     private readonly forwarder?: UdpForwarder,
   ) {
@@ -97,7 +101,7 @@ export class UdpProtocol implements TransportProtocol, UdpSink {
       payload: p.payload,
     };
     const toBroadcast = d.dst === IPV4_BROADCAST || d.dst === this.broadcast;
-    if (toBroadcast || d.dst === this.config.gatewayAddress) {
+    if (toBroadcast || d.dst === this.config.gatewayAddress || d.dst === this.gatewayId6) {
       const service = this.services.get(dstPort);
       if (service !== undefined) {
         this.counters.count("udp-service");

@@ -1,0 +1,353 @@
+// The IPv6 layer: input checks, delivery to ICMPv6 and the transports, output, and the neighbour cache (RFC 4861).
+//
+// Theory of operation: the stack is the container's IPv6 router on a link
+// with one other host. It takes packets from the container's addresses
+// (link-local, or in the link's prefix; the unspecified source only for
+// ICMPv6, as DAD and MLD use it) addressed to the gateway's two addresses
+// (the global one and the link-local one derived from its MAC), to the
+// multicast groups a router listens on, or to a global unicast destination
+// elsewhere (forwarded: the host bridges). Hop-by-hop and destination
+// options headers are skipped (RFC 8200 section 4); fragments are not
+// reassembled (the link MTU is large and the container sets DF-like
+// behaviour anyway: IPv6 never fragments in transit) and are dropped.
+//
+// TCP and UDP are the IPv4 layer's own protocol objects: addresses are
+// handed to them as interned ids (wire/ipv6_address.ts), numbers above
+// 2^32 whose checksum arithmetic matches the IPv6 pseudo-header, and their
+// output comes back here through `sendIpv4`, which the stack routes by id.
+//
+// Output writes the header and payload into the interface's transmit
+// buffer. Multicast goes to the RFC 2464 group MAC; unicast to the cache
+// entry learned from neighbour solicitations, advertisements, router
+// solicitations or any packet from that address, or waits in a small queue
+// while neighbour solicitations are sent every second, three times
+// (RFC 4861 section 7.2.2). Nothing larger than the MTU is sent: the
+// stack never fragments (RFC 8200 section 5 leaves that to the source).
+
+import { ETH_HEADER_LEN, EtherType, isGroupMac, macEquals } from "../wire/ethernet.ts";
+import { IPV6_HEADER_LEN, Ipv6NextHeader, Ipv6Packet, skipExtensionHeaders } from "../wire/ipv6.ts";
+import {
+  ipv6Equals,
+  ipv6FromId,
+  ipv6Id,
+  ipv6InPrefix,
+  isIpv6GlobalUnicast,
+  isIpv6LinkLocal,
+  isIpv6Multicast,
+  isIpv6Unspecified,
+  linkLocalFromMac,
+  multicastMac,
+  solicitedNodeAddress,
+} from "../wire/ipv6_address.ts";
+import { MalformedFrame } from "../wire/malformed.ts";
+import type { NetworkConfig } from "../config.ts";
+import type { Counters } from "./counters.ts";
+import type { Interface } from "./interface.ts";
+import type { Ipv4Datagram, Ipv4Sender, TransportProtocol } from "./protocol.ts";
+
+/** The hop limit of packets the stack originates (RFC 8200 section 3 leaves it to the node). */
+export const DEFAULT_HOP_LIMIT = 64;
+/** Neighbour solicitation retransmission interval (RFC 4861 section 10, RetransTimer). */
+export const NS_RETRY_MS = 1000;
+/** Solicitations sent before queued packets are dropped (MAX_MULTICAST_SOLICIT). */
+export const NS_MAX_REQUESTS = 3;
+/** Packets queued per unresolved neighbour. */
+export const NS_QUEUE_FRAMES = 64;
+/** Entries kept in the neighbour cache; the oldest is forgotten first. */
+export const NEIGHBOUR_CACHE_SIZE = 16;
+
+/** The ICMPv6 side the layer needs: input and the errors it reports. */
+export interface Icmpv6Handler {
+  /** One ICMPv6 message; `payload` is valid only during the call. */
+  input(packet: Ipv6Input, payload: Uint8Array, now: number): void;
+  /** RFC 4443 section 3.3: hop limit exceeded in transit, about the packet. */
+  timeExceeded(packet: Ipv6Input): void;
+  /** RFC 4443 section 3.4: parameter problem with `code` and `pointer`. */
+  parameterProblem(packet: Ipv6Input, code: number, pointer: number): void;
+  /** Called once the container has been heard from over IPv6 (starts periodic RAs). */
+  heard(now: number): void;
+}
+
+/** A received IPv6 packet as the layer hands it on; views valid only during the call. */
+export interface Ipv6Input {
+  /** Source address. */
+  readonly src: Uint8Array;
+  /** Destination address. */
+  readonly dst: Uint8Array;
+  /** Hop limit as received. */
+  readonly hopLimit: number;
+  /** The whole packet (header and payload), for error quotes. */
+  readonly packet: Uint8Array;
+}
+
+interface Pending {
+  frames: Uint8Array[];
+  requests: number;
+  nextRequest: number;
+}
+
+function key(a: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < 16; i++) s += String.fromCharCode(a[i]!);
+  return s;
+}
+
+/** The IPv6 layer of the stack. */
+export class Ipv6Layer implements Ipv4Sender {
+  /** The gateway's global address, e.g. fd00:15::1. */
+  readonly gateway: Uint8Array;
+  /** The gateway's link-local address, derived from its MAC (RFC 4291 appendix A). */
+  readonly gatewayLinkLocal: Uint8Array;
+  /** The gateway's global address as an interned id. */
+  readonly gatewayId: number;
+  /** The latest time seen, for output that happens outside receive/poll. */
+  now = 0;
+  /** Set by the stack once ICMPv6 exists. */
+  icmp: Icmpv6Handler | null = null;
+  private readonly protocols = new Map<number, TransportProtocol>();
+  private readonly cache = new Map<string, Uint8Array>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly prefix: Uint8Array;
+  private heard = false;
+
+  /** Creates the layer on top of `iface`. */
+  constructor(
+    private readonly config: NetworkConfig,
+    private readonly iface: Interface,
+    private readonly counters: Counters,
+  ) {
+    this.gateway = config.gatewayAddress6;
+    this.gatewayLinkLocal = linkLocalFromMac(config.gatewayMac);
+    this.gatewayId = ipv6Id(this.gateway)!;
+    this.prefix = config.containerAddress6;
+  }
+
+  /** Attaches `protocol` (TCP 6, UDP 17) for next header `n`. */
+  register(n: number, protocol: TransportProtocol): void {
+    this.protocols.set(n, protocol);
+  }
+
+  /** True when `a` is one of the gateway's unicast addresses. */
+  isGateway(a: Uint8Array): boolean {
+    return ipv6Equals(a, this.gateway) || ipv6Equals(a, this.gatewayLinkLocal);
+  }
+
+  /** True when `a` may be a source address of the container (link-local or in the prefix). */
+  isContainerAddress(a: Uint8Array): boolean {
+    if (this.isGateway(a)) return false;
+    return isIpv6LinkLocal(a) ||
+      ipv6InPrefix(a, this.prefix, this.config.prefixLength6) && !isIpv6Multicast(a);
+  }
+
+  /** Handles the Ethernet payload of an IPv6 frame; throws {@link MalformedFrame}. */
+  input(bytes: Uint8Array, srcMac: Uint8Array, now: number): void {
+    const p = Ipv6Packet.check(bytes);
+    const src = p.src;
+    const dst = p.dst;
+    const unspecified = isIpv6Unspecified(src);
+    if (!unspecified && !this.isContainerAddress(src)) throw new MalformedFrame("ipv6-bad-source");
+    if (!unspecified) this.learn(src, srcMac);
+    if (!this.heard) {
+      this.heard = true;
+      this.icmp?.heard(now);
+    }
+    let forwarded = false;
+    if (isIpv6Multicast(dst)) {
+      if (!this.listensTo(dst)) {
+        this.counters.drop("ipv6-multicast-ignored");
+        return;
+      }
+    } else if (!this.isGateway(dst)) {
+      if (!isIpv6GlobalUnicast(dst) || ipv6InPrefix(dst, this.prefix, this.config.prefixLength6)) {
+        throw new MalformedFrame("ipv6-not-for-us");
+      }
+      forwarded = true;
+    }
+    const upper = skipExtensionHeaders(p.nextHeader, p.payload);
+    const payload = p.payload.subarray(upper.offset);
+    const info: Ipv6Input = { src, dst, hopLimit: p.hopLimit, packet: p.bytes };
+    if (upper.protocol === Ipv6NextHeader.ICMPV6) {
+      this.counters.count("ipv6-delivered");
+      this.icmp?.input(info, payload, now);
+      return;
+    }
+    if (unspecified || isIpv6Multicast(dst)) {
+      this.counters.drop("ipv6-bad-address");
+      return;
+    }
+    if (forwarded && p.hopLimit <= 1) {
+      // RFC 8200 section 3: a router decrements the hop limit and discards at zero.
+      this.counters.drop("ipv6-hop-limit-exceeded");
+      this.icmp?.timeExceeded(info);
+      return;
+    }
+    const protocol = this.protocols.get(upper.protocol);
+    if (protocol === undefined) {
+      this.counters.drop(
+        upper.protocol === Ipv6NextHeader.FRAGMENT ? "ipv6-fragment" : "ipv6-unknown-protocol",
+      );
+      // RFC 4443 section 3.4 code 1: unrecognized next header, pointing at the field.
+      if (upper.offset === 0) this.icmp?.parameterProblem(info, 1, 6);
+      return;
+    }
+    if (upper.protocol === Ipv6NextHeader.UDP && payload.length >= 8) {
+      // RFC 8200 section 8.1: a zero UDP checksum is invalid over IPv6.
+      if (payload[6] === 0 && payload[7] === 0) throw new MalformedFrame("udp-zero-checksum");
+    }
+    const srcId = ipv6Id(src);
+    const dstId = ipv6Id(dst);
+    if (srcId === undefined || dstId === undefined) {
+      this.counters.drop("ipv6-address-table-full");
+      return;
+    }
+    const datagram: Ipv4Datagram = {
+      src: srcId,
+      dst: ipv6Equals(dst, this.gatewayLinkLocal) ? this.gatewayId : dstId,
+      protocol: upper.protocol,
+      ttl: p.hopLimit,
+      payload,
+    };
+    this.counters.count("ipv6-delivered");
+    protocol.input(datagram, now);
+  }
+
+  /** Ipv4Sender for the transports: sends from id `src` to id `dst`. */
+  sendIpv4(src: number, dst: number, protocol: number, payload: Uint8Array): void {
+    const s = ipv6FromId(src);
+    const d = ipv6FromId(dst);
+    if (s === undefined || d === undefined) {
+      this.counters.drop("ipv6-unknown-id");
+      return;
+    }
+    this.send(s, d, protocol, payload, DEFAULT_HOP_LIMIT);
+  }
+
+  /** Sends `payload` (complete, checksummed) from `src` to `dst` with next header `nh`. */
+  send(src: Uint8Array, dst: Uint8Array, nh: number, payload: Uint8Array, hopLimit: number): void {
+    const length = ETH_HEADER_LEN + IPV6_HEADER_LEN + payload.length;
+    if (IPV6_HEADER_LEN + payload.length > this.config.mtu || payload.length > 0xffff) {
+      this.counters.drop("ipv6-too-big");
+      return;
+    }
+    const buf = this.iface.txBuffer;
+    const h = new Ipv6Packet(buf.subarray(ETH_HEADER_LEN));
+    h.setVersionClassFlow(0, 0);
+    h.payloadLength = payload.length;
+    h.nextHeader = nh;
+    h.hopLimit = hopLimit;
+    h.src = src;
+    h.dst = dst;
+    buf.set(payload, ETH_HEADER_LEN + IPV6_HEADER_LEN);
+    const frame = buf.subarray(0, length);
+    this.counters.count("ipv6-sent");
+    if (isIpv6Multicast(dst)) {
+      this.iface.transmitEthernet(frame, multicastMac(dst), EtherType.IPV6);
+      return;
+    }
+    const mac = this.cache.get(key(dst));
+    if (mac !== undefined) {
+      this.iface.transmitEthernet(frame, mac, EtherType.IPV6);
+      return;
+    }
+    if (!this.isContainerAddress(dst)) {
+      this.counters.drop("ipv6-no-route");
+      return;
+    }
+    this.enqueue(dst, frame, this.now);
+  }
+
+  /** The MAC cached for `a`, if any. */
+  neighbour(a: Uint8Array): Uint8Array | undefined {
+    return this.cache.get(key(a));
+  }
+
+  /**
+   * Records that `a` is at `mac` (from a packet's source, or an NDP
+   * link-layer option) and sends what waited for it.
+   */
+  learn(a: Uint8Array, mac: Uint8Array): void {
+    if (isGroupMac(mac) || isIpv6Multicast(a) || isIpv6Unspecified(a)) return;
+    const k = key(a);
+    const old = this.cache.get(k);
+    if (old !== undefined && macEquals(old, mac)) return;
+    this.cache.delete(k);
+    if (this.cache.size >= NEIGHBOUR_CACHE_SIZE) {
+      const first = this.cache.keys().next().value;
+      if (first !== undefined) this.cache.delete(first);
+    }
+    const copy = mac.slice(0, 6);
+    this.cache.set(k, copy);
+    this.counters.count("ndp-learned");
+    const p = this.pending.get(k);
+    if (p === undefined) return;
+    this.pending.delete(k);
+    for (const frame of p.frames) this.iface.transmitEthernet(frame, copy, EtherType.IPV6);
+  }
+
+  /** Retries neighbour solicitations and drops queues that waited too long. */
+  poll(now: number): void {
+    for (const [k, p] of this.pending) {
+      if (p.nextRequest > now) continue;
+      if (p.requests >= NS_MAX_REQUESTS) {
+        for (let i = 0; i < p.frames.length; i++) this.counters.drop("ndp-unresolved");
+        this.pending.delete(k);
+        continue;
+      }
+      this.solicit(k, p, now);
+    }
+  }
+
+  /** When {@link poll} next has work, or undefined. */
+  pollAt(): number | undefined {
+    let at: number | undefined;
+    for (const p of this.pending.values()) {
+      if (at === undefined || p.nextRequest < at) at = p.nextRequest;
+    }
+    return at;
+  }
+
+  /** Forgets neighbours and drops queued packets. */
+  clear(): void {
+    this.cache.clear();
+    this.pending.clear();
+  }
+
+  private listensTo(dst: Uint8Array): boolean {
+    // RFC 4291 section 2.8: a router listens to all-nodes, all-routers and its solicited-node groups.
+    if (dst[1] === 0x02 && dst[15] === 1 && dst[11] === 0) return true; // ff02::1
+    if (dst[1] === 0x02 && dst[15] === 2 && dst[11] === 0) return true; // ff02::2
+    return ipv6Equals(dst, solicitedNodeAddress(this.gateway)) ||
+      ipv6Equals(dst, solicitedNodeAddress(this.gatewayLinkLocal));
+  }
+
+  private enqueue(dst: Uint8Array, frame: Uint8Array, now: number): void {
+    const k = key(dst);
+    let p = this.pending.get(k);
+    if (p === undefined) {
+      if (this.pending.size >= NEIGHBOUR_CACHE_SIZE) {
+        this.counters.drop("ndp-queue-full");
+        return;
+      }
+      p = { frames: [], requests: 0, nextRequest: now };
+      this.pending.set(k, p);
+    }
+    if (p.frames.length >= NS_QUEUE_FRAMES) {
+      this.counters.drop("ndp-queue-full");
+      return;
+    }
+    p.frames.push(frame.slice());
+    if (p.requests === 0) this.solicit(k, p, now);
+  }
+
+  private solicit(k: string, p: Pending, now: number): void {
+    p.requests++;
+    p.nextRequest = now + NS_RETRY_MS;
+    const target = new Uint8Array(16);
+    for (let i = 0; i < 16; i++) target[i] = k.charCodeAt(i);
+    this.counters.count("ndp-solicits-sent");
+    this.icmpSolicit?.(target);
+  }
+
+  /** Set by ICMPv6: sends a neighbour solicitation for `target` (RFC 4861 section 7.2.2). */
+  icmpSolicit: ((target: Uint8Array) => void) | null = null;
+}
