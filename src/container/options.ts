@@ -181,6 +181,7 @@ export function buildSpec(o: ContainerOptions): { spec: ContainerSpec; warning: 
     "127.0.0.1\tlocalhost",
     "::1\tlocalhost ip6-localhost ip6-loopback",
     network.mode === "tap" ? `10.0.15.2\t${hostname}` : `127.0.1.1\t${hostname}`,
+    ...(network.mode === "tap" && network.mtu >= 1280 ? [`fd00:15::2\t${hostname}`] : []),
     "",
   ].join("\n");
   const capabilities = o.capabilities ?? DOCKER_DEFAULT_CAPABILITY_MASK;
@@ -208,7 +209,8 @@ export function buildSpec(o: ContainerOptions): { spec: ContainerSpec; warning: 
     etc: {
       hostname: hostname + "\n",
       hosts,
-      resolvConf: o.resolvConf ?? (network.mode === "tap" ? "nameserver 10.0.15.1\n" : null),
+      resolvConf: o.resolvConf ??
+        (network.mode === "tap" ? "nameserver 10.0.15.1\nnameserver fd00:15::1\n" : null),
     },
   };
   return { spec, warning };

@@ -44,7 +44,7 @@ import {
   waitpid,
   writeAll,
 } from "../../../ffi/sys.ts";
-import { configureInterface, loopbackUp } from "../netconfig.ts";
+import { configureInterface, configureInterface6, loopbackUp } from "../netconfig.ts";
 import { type MountStep, planMounts, resolveInRoot } from "../mounts.ts";
 import type { ContainerSpec } from "../spec.ts";
 import { send } from "./messages.ts";
@@ -83,6 +83,7 @@ function setupAndExec(spec: ContainerSpec, sock: number, stdio: Stdio): never {
       "configure eth0",
       () => configureInterface("eth0", n.address, n.prefixLength, n.gateway, n.mtu),
     );
+    step("configure IPv6 on eth0", () => configureInterface6("eth0", n.mtu));
   }
   const resolved = resolveExecutable(spec);
   if (spec.init) {
