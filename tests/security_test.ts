@@ -738,6 +738,36 @@ Deno.test("security: the gateway leads to the host's loopback only without --dis
   }
 });
 
+Deno.test("security: over IPv6 too, the gateway leads to the host's ::1 only without --disable-host-loopback", async () => {
+  let listener: Deno.Listener;
+  try {
+    listener = Deno.listen({ hostname: "::1", port: 0 });
+  } catch (e) {
+    throw new Error("the host has no IPv6 loopback (::1): enable IPv6 on lo", { cause: e });
+  }
+  const greeting = `host-loopback6-${crypto.randomUUID()}`;
+  const served = (async () => {
+    for await (const c of listener) {
+      await c.write(new TextEncoder().encode(`${greeting}\n`)).catch(() => 0);
+      c.close();
+    }
+  })();
+  try {
+    const port = (listener.addr as Deno.NetAddr).port;
+    const script = `nc -w 2 fd00:15::1 ${port} </dev/null; echo gw=$?; ` +
+      `nc -w 2 ::1 ${port} </dev/null; echo lo=$?`;
+    const open = await paranoid([R, "--", "/bin/sh", "-c", script]);
+    assert.equal(open.code, 0, open.stderr);
+    assert.deepEqual(open.stdout.trim().split("\n"), [greeting, "gw=0", "lo=1"]);
+    const closed = await paranoid([R, "--disable-host-loopback", "--", "/bin/sh", "-c", script]);
+    assert.equal(closed.code, 0, closed.stderr);
+    assert.deepEqual(closed.stdout.trim().split("\n"), ["gw=1", "lo=1"]);
+  } finally {
+    listener.close();
+    await served.catch(() => {});
+  }
+});
+
 Deno.test("security: INIT has no controlling terminal, so TIOCSTI cannot type into the user's shell", async () => {
   requirePython();
   // The host side runs on a pty, as from an interactive shell, with stdin not a terminal (so no
