@@ -1,7 +1,15 @@
 // Integration: `paranoid oci` against the runtime-spec's requirements, as the unprivileged user, on a busybox bundle.
 
 import assert from "node:assert/strict";
-import { eventually, MAIN, makeBusyboxRoot, paranoid, removeRoot } from "./helpers.ts";
+import { close, read, receiveMessage } from "../ffi/sys.ts";
+import {
+  eventually,
+  MAIN,
+  makeBusyboxRoot,
+  paranoid,
+  processesWith,
+  removeRoot,
+} from "./helpers.ts";
 
 const root = await makeBusyboxRoot();
 const stateRoot = await Deno.makeTempDir({ prefix: "paranoid-oci-state-" });
@@ -159,8 +167,10 @@ Deno.test("runtime.md: kill sends the signal to the container's process", async 
     assert.equal((await create("kill1", dir)).code, 0);
     assert.equal((await oci(["start", "kill1"])).code, 0);
     // The trap is set once the shell runs: TERM until it has taken effect.
-    for (let i = 0; i < 200 && !exists(rootFile("kill-term")); i++) {
-      assert.equal((await oci(["kill", "kill1", "TERM"])).code, 0);
+    for (let i = 0; i < 200; i++) {
+      const r = await oci(["kill", "kill1", "TERM"]);
+      if (exists(rootFile("kill-term"))) break; // the last TERM may find it stopped
+      assert.equal(r.code, 0, r.stderr);
       await new Promise((r) => setTimeout(r, 20));
     }
     assert.ok(exists(rootFile("kill-term")));
@@ -229,7 +239,7 @@ Deno.test("runtime.md: delete --force kills the container and removes its id", a
   const { pid } = await state("del2");
   const r = await oci(["delete", "--force", "del2"]);
   assert.equal(r.code, 0, r.stderr);
-  assert.ok(!alive(pid as number));
+  await eventually(() => !alive(pid as number), "the killed process to be reaped");
   const s = await oci(["state", "del2"]);
   assert.notEqual(s.code, 0);
   assert.match(s.stderr, /container "del2" does not exist/);
@@ -239,7 +249,8 @@ Deno.test("runtime.md: delete of a stopped container removes it, and its id can 
   const dir = await bundle(config("exit 0"));
   try {
     assert.equal((await create("del3", dir)).code, 0);
-    assert.equal((await oci(["start", "del3"])).code, 0);
+    const started = await oci(["start", "del3"]);
+    assert.equal(started.code, 0, started.stderr);
     const { pid } = await state("del3");
     await eventually(() => !alive(pid as number), "the container to exit");
     assert.equal((await state("del3")).status, "stopped");
@@ -569,7 +580,6 @@ Deno.test("config.md: process.terminal sends the pty master to --console-socket"
       l.startsWith("socket:") && before.get(fd) !== l
     );
     assert.equal(fresh.length, 1);
-    const { close, receiveMessage, read } = await import("../ffi/sys.ts");
     const got = receiveMessage(Number(fresh[0]![0]), new Uint8Array(256));
     conn.close();
     assert.equal(got.fds.length, 1);
@@ -598,6 +608,7 @@ Deno.test("config.md: process.terminal sends the pty master to --console-socket"
 Deno.test("oci: cleanup of the shared bundle root", async () => {
   const left = await oci(["list", "--format", "json"]);
   assert.deepEqual(JSON.parse(left.stdout), [], "every test removed its container");
+  assert.deepEqual(processesWith(`${stateRoot} __monitor`), [], "no monitor is left");
   for (const dir of bundles) await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.remove(stateRoot, { recursive: true });
   await removeRoot(root);

@@ -373,15 +373,19 @@ async function openGate(gate: string, pid: number): Promise<void> {
   }
   try {
     const buf = new Uint8Array(1);
-    for (;;) {
-      let n = 0;
+    const tryRead = () => {
       try {
-        n = read(fd, buf);
+        return read(fd, buf) === 1;
       } catch (e) {
         if (!(e instanceof SyscallError) || e.errno !== 11) throw e; // EAGAIN: INIT is writing
+        return false;
       }
-      if (n === 1) return;
+    };
+    for (;;) {
+      if (tryRead()) return;
       if (!sameProcess(pid, start)) {
+        // INIT may have written, executed and ended since the read: the byte is still there.
+        if (tryRead()) return;
         throw new OciStateError("the container's INIT ended before it was started");
       }
       await sleep(5);
