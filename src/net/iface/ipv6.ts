@@ -40,6 +40,7 @@ import {
   solicitedNodeAddress,
 } from "../wire/ipv6_address.ts";
 import { MalformedFrame } from "../wire/malformed.ts";
+import { foldChecksum, ipv6PseudoSum, sumWords } from "../wire/checksum.ts";
 import type { NetworkConfig } from "../config.ts";
 import type { Counters } from "./counters.ts";
 import type { Interface } from "./interface.ts";
@@ -237,7 +238,19 @@ export class Ipv6Layer implements Ipv4Sender {
     h.hopLimit = hopLimit;
     h.src = src;
     h.dst = dst;
-    buf.set(payload, ETH_HEADER_LEN + IPV6_HEADER_LEN);
+    const start = ETH_HEADER_LEN + IPV6_HEADER_LEN;
+    buf.set(payload, start);
+    if (nh === Ipv6NextHeader.TCP && payload.length >= 20) {
+      // The TCP layer may have written only the pseudo-header sum for a link that offloads
+      // checksums, and the link offloads IPv4 frames only: IPv6 segments leave complete.
+      buf[start + 16] = 0;
+      buf[start + 17] = 0;
+      const c = foldChecksum(
+        sumWords(buf, start, length, ipv6PseudoSum(src, dst, nh, payload.length)),
+      );
+      buf[start + 16] = c >> 8;
+      buf[start + 17] = c;
+    }
     const frame = buf.subarray(0, length);
     this.counters.count("ipv6-sent");
     if (isIpv6Multicast(dst)) {
