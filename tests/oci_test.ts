@@ -605,6 +605,45 @@ Deno.test("config.md: process.terminal sends the pty master to --console-socket"
   }
 });
 
+Deno.test("runc: exec runs a process in the running container's namespaces", async () => {
+  const dir = await bundle(config("echo $$ > /tmp/exec-init; exec sleep 1000", { hostname: "ex" }));
+  try {
+    assert.equal((await create("exec1", dir)).code, 0);
+    assert.equal((await oci(["start", "exec1"])).code, 0);
+    await eventually(() => exists(rootFile("exec-init")), "INIT to run");
+    const r = await oci([
+      "exec",
+      "--cwd",
+      "/etc",
+      "-e",
+      "EXTRA=yes",
+      "exec1",
+      "sh",
+      "-c",
+      "cat /tmp/exec-init; hostname; pwd; echo $EXTRA; cat /proc/1/cmdline | tr '\\0' ' '; exit 5",
+    ]);
+    assert.equal(r.code, 5, r.stderr);
+    assert.equal(r.stdout, "1\nex\n/etc\nyes\nsleep 1000 ");
+    const u = await oci(["exec", "-u", "1000:1000", "exec1", "id"]);
+    assert.equal(u.stdout, "uid=1000(user) gid=1000(user) groups=1000(user)\n");
+  } finally {
+    await cleanup("exec1");
+    await Deno.remove(rootFile("exec-init")).catch(() => {});
+  }
+});
+
+Deno.test("runc: exec in a container that is not running is an error", async () => {
+  const dir = await bundle(config("exit 0"));
+  try {
+    assert.equal((await create("exec2", dir)).code, 0);
+    const r = await oci(["exec", "exec2", "true"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /container "exec2" is not running: its status is "created"/);
+  } finally {
+    await cleanup("exec2");
+  }
+});
+
 Deno.test("oci: cleanup of the shared bundle root", async () => {
   const left = await oci(["list", "--format", "json"]);
   assert.deepEqual(JSON.parse(left.stdout), [], "every test removed its container");

@@ -8,6 +8,7 @@ import { ensureSingleThreaded } from "../container/single_thread.ts";
 import { OciConfigError } from "../oci/config.ts";
 import { defaultConfig } from "../oci/default_config.ts";
 import { OciHookError } from "../oci/hooks.ts";
+import { execInContainer, type ExecRequest } from "../oci/exec.ts";
 import { ConsoleSocketError } from "../oci/console.ts";
 import {
   containerState,
@@ -37,6 +38,8 @@ Commands:
   delete [--force] ID                    remove a stopped container
   run [--bundle DIR] [--pid-file F] [--console-socket S] ID
                                          create, start and wait; exit with its status
+  exec [--cwd D] [-e K=V] [-u UID[:GID]] [--process F] ID CMD [ARG...]
+                                         run another process in a running container
   list [--format table|json]             the containers under the state root
   features                               what this runtime supports, as JSON
 
@@ -269,6 +272,8 @@ async function dispatch(g: Globals, command: string, args: string[], all: readon
       console.log(JSON.stringify(features(), null, 2));
       return 0;
     case "exec":
+      ensureSingleThreaded(all);
+      return await execCommand(store, args);
     case "pause":
     case "resume":
     case "update":
@@ -287,6 +292,89 @@ async function dispatch(g: Globals, command: string, args: string[], all: readon
     default:
       throw new UsageError(`command "${command}" is not known`);
   }
+}
+
+/** `exec [OPTION...] ID CMD [ARG...]`: options end at the container id. */
+async function execCommand(store: StateStore, args: string[]): Promise<number> {
+  const request: ExecRequest = { args: [], env: [], cwd: null, user: null };
+  let id: string | null = null;
+  let process: string | null = null;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (id !== null) {
+      request.args.push(a);
+      continue;
+    }
+    if (a === "--") {
+      id = args[++i] ?? null;
+      continue;
+    }
+    if (!a.startsWith("-")) {
+      id = a;
+      continue;
+    }
+    const eq = a.indexOf("=");
+    const name = eq > 0 ? a.slice(0, eq) : a;
+    const value = () => {
+      const v = eq > 0 ? a.slice(eq + 1) : args[++i];
+      if (v === undefined) throw new UsageError(`option "${name}" needs a value`);
+      return v;
+    };
+    switch (name) {
+      case "--cwd":
+        request.cwd = value();
+        break;
+      case "--env":
+      case "-e": {
+        const v = value();
+        if (!v.includes("=")) throw new UsageError(`--env "${v}" must be KEY=VALUE`);
+        request.env.push(v);
+        break;
+      }
+      case "--user":
+      case "-u": {
+        const m = /^(\d+)(?::(\d+))?$/.exec(value());
+        if (!m) throw new UsageError(`--user must be UID[:GID]`);
+        request.user = { uid: Number(m[1]), gid: Number(m[2] ?? 0) };
+        break;
+      }
+      case "--process":
+      case "-p":
+        process = value();
+        break;
+      case "--tty":
+      case "-t":
+      case "--detach":
+      case "-d":
+      case "--console-socket":
+      case "--preserve-fds":
+        throw new UsageError(`exec ${name} is not supported`);
+      case "--pid-file":
+      case "--cap":
+      case "--apparmor":
+      case "--process-label":
+        value();
+        throw new UsageError(`exec ${name} is not supported`);
+      default:
+        throw new UsageError(`exec option "${a}" is not known`);
+    }
+  }
+  if (id === null) throw new UsageError(`"exec" takes a container id and a command`);
+  if (process !== null) {
+    let p: Record<string, unknown>;
+    try {
+      p = JSON.parse(Deno.readTextFileSync(process)) as Record<string, unknown>;
+    } catch (e) {
+      throw new UsageError(`--process "${process}" cannot be read: ${(e as Error).message}`);
+    }
+    if (p.terminal === true) throw new UsageError(`--process: terminal is not supported`);
+    if (Array.isArray(p.args)) request.args = p.args.map(String);
+    if (Array.isArray(p.env)) request.env = p.env.map(String);
+    if (typeof p.cwd === "string") request.cwd = p.cwd;
+    const u = p.user as { uid?: number; gid?: number } | undefined;
+    if (u !== undefined) request.user = { uid: u.uid ?? 0, gid: u.gid ?? 0 };
+  }
+  return await execInContainer(store, id, request);
 }
 
 function features(): Record<string, unknown> {
