@@ -1,6 +1,7 @@
 // Tests for the network configuration and destination policy.
 
 import assert from "node:assert/strict";
+import { ipv6Id, parseIpv6 } from "./wire/ipv6_address.ts";
 import {
   DEFAULT_NETWORK_CONFIG,
   isRoutable,
@@ -39,4 +40,29 @@ Deno.test("config: passes routable destinations and refuses the rest", () => {
     assert.equal(mapDestination(c, parseIpv4(bad)), null, bad);
     assert.equal(isRoutable(c, parseIpv4(bad)), false, bad);
   }
+});
+
+Deno.test("config: maps the IPv6 gateway to the host's ::1 and global addresses as they are", () => {
+  const gw6 = ipv6Id(DEFAULT_NETWORK_CONFIG.gatewayAddress6)!;
+  assert.equal(mapDestination(DEFAULT_NETWORK_CONFIG, gw6), "::1");
+  const off = networkConfig({ disableHostLoopback: true });
+  assert.equal(mapDestination(off, gw6), null);
+  assert.equal(
+    mapDestination(DEFAULT_NETWORK_CONFIG, ipv6Id(parseIpv6("2001:db8::5"))!),
+    "2001:db8::5",
+  );
+  for (
+    const refused of ["fd00:15::2", "fd00:15::77", "::1", "fe80::1", "ff02::1", "::ffff:1.2.3.4"]
+  ) {
+    assert.equal(
+      mapDestination(DEFAULT_NETWORK_CONFIG, ipv6Id(parseIpv6(refused))!),
+      null,
+      refused,
+    );
+  }
+});
+
+Deno.test("config: refuses an IPv6 gateway off the container's prefix", () => {
+  assert.throws(() => networkConfig({ gatewayAddress6: parseIpv6("fd00:16::1") }), RangeError);
+  assert.throws(() => networkConfig({ prefixLength6: 0 }), RangeError);
 });

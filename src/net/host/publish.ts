@@ -7,13 +7,17 @@
 // own address and port; a client on the host's loopback appears as the
 // gateway, since a loopback source cannot enter another interface. UDP keeps
 // a flow per client: the container's replies to that client's address and
-// port leave through the published socket they came in by.
+// port leave through the published socket they came in by. IPv6 clients
+// (a `[::1]:HOSTPORT:CPORT` mapping, or the `::1` listener every default
+// mapping adds, best effort) reach the container's IPv6 address, a client on
+// `::1` appearing as the gateway's fd00:15::1.
 
 import type dgram from "node:dgram";
 import { loadDgram } from "./dgram.ts";
 import type { NetworkConfig } from "../config.ts";
 import type { UdpDatagram, UdpForwarder, UdpSink } from "../iface/udp.ts";
 import { parseIpv4 } from "../wire/ipv4_address.ts";
+import { ipv6Id, isIpv6GlobalUnicast, isIpv6Id, tryParseIpv6 } from "../wire/ipv6_address.ts";
 import type { TcpBridge } from "./tcp_bridge.ts";
 
 /** One published port. */
@@ -42,7 +46,8 @@ function unprivilegedPortStart(): number {
 }
 
 function bindError(m: PortMapping, e: unknown): PublishError {
-  const where = `${m.hostIp}:${m.hostPort}/${m.protocol}`;
+  const ip = m.hostIp.includes(":") ? `[${m.hostIp}]` : m.hostIp;
+  const where = `${ip}:${m.hostPort}/${m.protocol}`;
   const code = (e as { code?: string }).code;
   if (e instanceof Deno.errors.AddrInUse || code === "EADDRINUSE") {
     return new PublishError(`cannot publish port ${where}: it is already in use on the host`);
@@ -67,11 +72,56 @@ function isLoopback(address: string): boolean {
   return address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127.");
 }
 
-/** The source address the container sees for a host client. */
+/**
+ * The source address the container sees for a host client: IPv4 clients as
+ * they are (loopback as the gateway), IPv6 clients as interned IPv6 ids
+ * (loopback and other non-global sources as the IPv6 gateway).
+ */
 function visibleSource(config: NetworkConfig, address: string): number {
   const v4 = address.startsWith("::ffff:") ? address.slice(7) : address;
-  if (isLoopback(v4) || !/^\d+\.\d+\.\d+\.\d+$/.test(v4)) return config.gatewayAddress;
-  return parseIpv4(v4);
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(v4)) {
+    return isLoopback(v4) ? config.gatewayAddress : parseIpv4(v4);
+  }
+  const v6 = tryParseIpv6(address);
+  const gateway6 = ipv6Id(config.gatewayAddress6) ?? config.gatewayAddress;
+  if (v6 === undefined || !isIpv6GlobalUnicast(v6)) return gateway6;
+  return ipv6Id(v6) ?? gateway6;
+}
+
+/** The container address a client with visible source `src` connects to: same family. */
+function containerFor(config: NetworkConfig, src: number): number {
+  return isIpv6Id(src) ? ipv6Id(config.containerAddress6)! : config.containerAddress;
+}
+
+/** The host addresses a mapping listens on: the default also takes `::1`, best effort. */
+function listenAddresses(m: PortMapping): { hostIp: string; required: boolean }[] {
+  const out = [{ hostIp: m.hostIp, required: true }];
+  if (m.hostIp === "0.0.0.0") out.push({ hostIp: "::1", required: false });
+  return out;
+}
+
+/** Binds one host socket for `m`, adding it to `tcp` or `udp`. */
+async function bindOne(
+  m: PortMapping,
+  tcp: { mapping: PortMapping; listener: Deno.Listener }[],
+  udp: UdpPublished[],
+): Promise<void> {
+  if (m.protocol === "tcp") {
+    tcp.push({ mapping: m, listener: Deno.listen({ hostname: m.hostIp, port: m.hostPort }) });
+    return;
+  }
+  const socket = (await loadDgram()).createSocket(m.hostIp.includes(":") ? "udp6" : "udp4");
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.bind(m.hostPort, m.hostIp, () => {
+      socket.off("error", reject);
+      resolve();
+    });
+  }).catch((e) => {
+    socket.close();
+    throw e;
+  });
+  udp.push({ mapping: m, socket });
 }
 
 interface UdpPublished {
@@ -105,27 +155,16 @@ export class PortPublisher {
       for (const t of tcp) t.listener.close();
       for (const u of udp) u.socket.close();
     };
-    for (const m of mappings) {
-      try {
-        if (m.protocol === "tcp") {
-          tcp.push({ mapping: m, listener: Deno.listen({ hostname: m.hostIp, port: m.hostPort }) });
-        } else {
-          const socket = (await loadDgram()).createSocket("udp4");
-          await new Promise<void>((resolve, reject) => {
-            socket.once("error", reject);
-            socket.bind(m.hostPort, m.hostIp, () => {
-              socket.off("error", reject);
-              resolve();
-            });
-          }).catch((e) => {
-            socket.close();
-            throw e;
-          });
-          udp.push({ mapping: m, socket });
+    for (const mapping of mappings) {
+      for (const { hostIp, required } of listenAddresses(mapping)) {
+        const m = { ...mapping, hostIp };
+        try {
+          await bindOne(m, tcp, udp);
+        } catch (e) {
+          if (!required) continue;
+          undo();
+          throw bindError(m, e);
         }
-      } catch (e) {
-        undo();
-        throw bindError(m, e);
       }
     }
     return new PortPublisher(tcp, udp);
@@ -149,12 +188,8 @@ export class PortPublisher {
           }
           const remote = conn.remoteAddr as Deno.NetAddr;
           try {
-            bridge.publish(
-              conn,
-              mapping.containerPort,
-              config.containerAddress,
-              visibleSource(config, remote.hostname),
-            );
+            const src = visibleSource(config, remote.hostname);
+            bridge.publish(conn, mapping.containerPort, containerFor(config, src), src);
           } catch {
             conn.close();
           }
@@ -186,7 +221,7 @@ export class PortPublisher {
         sink.deliver({
           src,
           srcPort: rinfo.port,
-          dst: config.containerAddress,
+          dst: containerFor(config, src),
           dstPort: mapping.containerPort,
           payload: new Uint8Array(msg),
         });
@@ -235,7 +270,8 @@ export class PortPublisher {
 
 /**
  * Parses `-p [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|/udp]`, with ranges of equal
- * length (`8000-8002:80-82`). Throws a RangeError naming the value.
+ * length (`8000-8002:80-82`); an IPv6 HOSTIP is bracketed (`[::1]:8080:80`).
+ * Throws a RangeError naming the value.
  */
 export function parsePublish(text: string): PortMapping[] {
   const bad = (why: string) => new RangeError(`invalid value for "--publish": "${text}" (${why})`);
@@ -248,9 +284,15 @@ export function parsePublish(text: string): PortMapping[] {
     protocol = p;
     spec = spec.slice(0, slash);
   }
-  const parts = spec.split(":");
   let hostIp = "0.0.0.0";
-  if (parts.length === 3) {
+  const v6 = /^\[([^\]]+)\]:(.*)$/.exec(spec);
+  if (v6 !== null) {
+    if (tryParseIpv6(v6[1]!) === undefined) throw bad(`"${v6[1]}" is not an IPv6 address`);
+    hostIp = v6[1]!;
+    spec = v6[2]!;
+  }
+  const parts = spec.split(":");
+  if (parts.length === 3 && v6 === null) {
     hostIp = parts.shift()!;
     if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(hostIp)) throw bad(`"${hostIp}" is not an IPv4 address`);
   }

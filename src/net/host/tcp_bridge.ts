@@ -9,6 +9,7 @@
 
 import { mapDestination, type NetworkConfig } from "../config.ts";
 import { DnsTcpDeframer, frameDnsTcp } from "../wire/dns.ts";
+import { ipv6Id } from "../wire/ipv6_address.ts";
 import type { TcpConnection } from "../tcp/connection.ts";
 import type { TcpAcceptRequest, TcpLayer } from "../tcp/layer.ts";
 
@@ -69,6 +70,8 @@ export class TcpBridge {
   readonly #dial: (hostname: string, port: number) => Promise<Deno.Conn>;
   readonly #chunk: number;
   readonly #services: ReadonlyMap<number, TcpService>;
+  /** The IPv6 gateway as an interned id: its ports are served like the IPv4 gateway's. */
+  readonly #gateway6: number;
   readonly #pipes = new Set<Pipe>();
   readonly #listeners = new Set<Deno.Listener>();
   #nextPort = 49152;
@@ -82,6 +85,7 @@ export class TcpBridge {
       ((hostname, port) => Deno.connect({ hostname, port, transport: "tcp" }));
     this.#chunk = options.chunkSize ?? 64 * 1024;
     this.#services = options.gatewayServices ?? new Map();
+    this.#gateway6 = ipv6Id(options.config.gatewayAddress6) ?? -1;
     tcp.accept = (req) => this.#accept(req);
   }
 
@@ -147,7 +151,7 @@ export class TcpBridge {
   }
 
   #accept(req: TcpAcceptRequest): boolean | Promise<boolean> {
-    const service = req.dst === this.#config.gatewayAddress
+    const service = req.dst === this.#config.gatewayAddress || req.dst === this.#gateway6
       ? this.#services.get(req.dstPort)
       : undefined;
     if (service && !this.#closed) {

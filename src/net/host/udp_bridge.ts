@@ -2,11 +2,11 @@
 //
 // Theory of operation: a flow is the container's (address, port) talking to
 // one destination (address, port). Its first datagram opens a host socket
-// on 0.0.0.0:0 (node:dgram, since Deno.listenDatagram still needs
+// on 0.0.0.0:0, or [::]:0 for IPv6 (node:dgram, since Deno.listenDatagram still needs
 // --unstable-net) and every datagram of the flow is sent from it to the mapped
-// destination (`mapDestination`: the gateway is the host's 127.0.0.1 unless
-// host loopback is disabled; refused destinations get an ICMP port
-// unreachable). Whatever arrives on that socket goes back to the container
+// destination (`mapDestination`: the gateway is the host's 127.0.0.1, or ::1
+// over IPv6, unless host loopback is disabled; refused destinations get an
+// ICMP port unreachable). Whatever arrives on that socket goes back to the container
 // as coming from the destination it used (a reply from another address is
 // passed on with that address). Flows idle for `idleTimeoutMs` are closed in
 // `poll`, on the stack's clock; at most `maxFlows` are open, the least
@@ -18,6 +18,7 @@ import { dgramIfLoaded, loadDgram } from "./dgram.ts";
 import { mapDestination, type NetworkConfig } from "../config.ts";
 import type { UdpDatagram, UdpForwarder, UdpSink } from "../iface/udp.ts";
 import { tryParseIpv4 } from "../wire/ipv4_address.ts";
+import { ipv6Id, isIpv6Id, tryParseIpv6 } from "../wire/ipv6_address.ts";
 
 /** Options for {@link UdpBridge}. */
 export interface UdpBridgeOptions {
@@ -185,7 +186,7 @@ export class UdpBridge implements UdpForwarder {
     }
     let socket: dgram.Socket;
     try {
-      socket = dgramIfLoaded()!.createSocket("udp4");
+      socket = dgramIfLoaded()!.createSocket(isIpv6Id(d.dst) ? "udp6" : "udp4");
     } catch {
       this.stats.errors++;
       return undefined;
@@ -211,8 +212,8 @@ export class UdpBridge implements UdpForwarder {
       "message",
       (data: Uint8Array, from: dgram.RemoteInfo) => this.onMessage(flow, data, from),
     );
-    // Bound at once so that the first send goes from 0.0.0.0 on an ephemeral port.
-    socket.bind(0, "0.0.0.0");
+    // Bound at once so that the first send goes from the wildcard address on an ephemeral port.
+    socket.bind(0, isIpv6Id(d.dst) ? "::" : "0.0.0.0");
     this.flows.set(key, flow);
     this.stats.opened++;
     return flow;
@@ -225,8 +226,15 @@ export class UdpBridge implements UdpForwarder {
     if (from.address !== flow.hostname || from.port !== flow.remotePort) {
       // A reply from elsewhere: pass it on with its own address (loopback as the gateway).
       const ip = tryParseIpv4(from.address);
-      if (ip === undefined) return;
-      src = (ip >>> 24) === 127 ? this.config.gatewayAddress : ip;
+      if (ip === undefined) {
+        const v6 = tryParseIpv6(from.address);
+        if (v6 === undefined) return;
+        const id = from.address === "::1" ? ipv6Id(this.config.gatewayAddress6) : ipv6Id(v6);
+        if (id === undefined) return;
+        src = id;
+      } else {
+        src = (ip >>> 24) === 127 ? this.config.gatewayAddress : ip;
+      }
       srcPort = from.port;
     }
     this.stats.received++;
