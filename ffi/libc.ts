@@ -62,6 +62,10 @@ export const LIBC_SYMBOLS = {
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   // int ioctl(int fd, unsigned long request, void *argp)
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  // int ioctl(int fd, unsigned long request, unsigned long arg), e.g. TUNSETOFFLOAD
+  ioctlValue: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
+  // ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+  writev: { parameters: ["i32", "buffer", "i32"], result: "isize" },
   // pid_t waitpid(pid_t pid, int *wstatus, int options)
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   // pid_t waitpid(pid_t pid, int *wstatus, int options), on the thread pool

@@ -27,6 +27,8 @@ const IGNORED_SIGNALS = [1, 2, 3, 13, 15, 10, 12, 20, 21, 22, 28] as const;
 const TUNSETIFF = 0x400454ca;
 const IFF_TAP = 0x0002;
 const IFF_NO_PI = 0x1000;
+/** A virtio-net header on every frame: the host side then asks for offloads (TUNSETOFFLOAD). */
+const IFF_VNET_HDR = 0x4000;
 
 /**
  * Runs the intermediate child; never returns. `sock` is the control channel,
@@ -69,7 +71,7 @@ export function runChild(
     if (spec.network.mode === "tap") {
       const tap = step("open /dev/net/tun", () => open("/dev/net/tun", O.RDWR | O.CLOEXEC));
       const req = ifreq("eth0");
-      new DataView(req.buffer).setUint16(16, IFF_TAP | IFF_NO_PI, true);
+      new DataView(req.buffer).setUint16(16, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, true);
       step("create the TAP device eth0", () => ioctl(tap, TUNSETIFF, req, "/dev/net/tun"));
       send(sock, { t: "tap" }, [tap]);
       close(tap);

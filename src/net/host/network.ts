@@ -85,12 +85,20 @@ export class ContainerNetwork {
         icmpEcho: this.#icmp,
       },
     });
-    this.#tcp = new TcpLayer({
+    const tcp = this.#tcp = new TcpLayer({
       sender: this.#stack.ipv4,
       mss: this.config.mtu - 40,
       wake: () => this.#schedule(),
+      checksumOffload: link.offload.checksum,
     });
-    this.#stack.registerProtocol(6, this.#tcp);
+    // The link says per frame whether the container's kernel left the TCP checksum to the device
+    // (virtio NEEDS_CSUM): the frame being received is the one TCP sees.
+    let rxChecksumValid = false;
+    this.#stack.registerProtocol(6, {
+      input: (d, now) => tcp.input(d, now, rxChecksumValid),
+      poll: (now) => tcp.poll(now),
+      pollAt: () => tcp.pollAt(),
+    });
     this.#tcpBridge = new TcpBridge(this.#tcp, {
       config: this.config,
       gatewayServices: new Map([[53, dnsOverTcp((q) => this.#dns.forwardQuery(q))]]),
@@ -99,10 +107,18 @@ export class ContainerNetwork {
     this.#publish?.serveTcp(this.#tcpBridge, this.config);
     const stack = this.#stack;
     this.#loop = link.run(
-      trace === null ? (frame) => stack.receive(frame, performance.now()) : (frame) => {
-        trace.write(frame, epoch + performance.now());
-        stack.receive(frame, performance.now());
-      },
+      trace === null
+        ? (frame, checksumValid) => {
+          rxChecksumValid = checksumValid;
+          stack.receive(frame, performance.now());
+          rxChecksumValid = false;
+        }
+        : (frame, checksumValid) => {
+          trace.write(frame, epoch + performance.now());
+          rxChecksumValid = checksumValid;
+          stack.receive(frame, performance.now());
+          rxChecksumValid = false;
+        },
       () => this.#schedule(),
     );
   }

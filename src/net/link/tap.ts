@@ -1,15 +1,51 @@
-// The TAP link: frames read and written on the TAP descriptor through FFI, in batches, without a copy.
+// The TAP link: frames read and written on the TAP descriptor through FFI, in batches, with virtio-net offloads.
 //
-// The descriptor is made non-blocking. A burst of frames is read with plain
-// synchronous read(2) calls on the main thread until EAGAIN, so that a busy
-// link costs no thread-pool hop per frame; only an idle link waits, with one
-// poll(2) on Deno's thread pool. An eventfd wakes that poll when the link closes.
+// Theory of operation: the descriptor is made non-blocking. A burst of frames
+// is read with plain synchronous read(2) calls on the main thread until
+// EAGAIN, so that a busy link costs no thread-pool hop per frame; only an idle
+// link waits, with one poll(2) on Deno's thread pool. An eventfd wakes that
+// poll when the link closes.
+//
+// Offloads: when the TAP was created with IFF_VNET_HDR, every frame carries a
+// virtio-net header (wire/virtio_net.ts) and the link asks for TUNSETOFFLOAD
+// with checksum and TCP segmentation offload. The container's kernel then
+// hands over TCP segments of up to 64 KiB whatever the MTU, with the transport
+// checksum left to the device (NEEDS_CSUM). For IPv4 TCP the link tells the
+// stack the checksum is valid (`checksumValid`), so it skips the sum over the
+// payload; for anything else (UDP, IPv6) it completes the checksum itself, as
+// a device would. Frames to the container mark IPv4 TCP checksums as
+// partial (the TCP layer then writes only the pseudo-header sum), and a TCP
+// segment longer than the MTU is sent whole with a GSO header, cut by the
+// container's kernel (virtio 1.2 5.1.6.2). Without IFF_VNET_HDR the link
+// reads and writes bare frames and offers no offload.
 
 import { lastErrno, libc } from "../../../ffi/libc.ts";
 import { close, EAGAIN, eventFd, pollReadable, setNonBlocking } from "../../../ffi/sys.ts";
+import {
+  completeChecksum,
+  VIRTIO_NET_HDR_LEN,
+  VirtioNetFlag,
+  VirtioNetGso,
+  VirtioNetHeader,
+} from "../wire/virtio_net.ts";
 
 /** The largest frame a TAP hands out: a 64 KiB IP datagram plus the Ethernet header. */
 export const MAX_FRAME = 65536 + 14;
+
+/** TUNGETIFF: _IOR('T', 210, unsigned int). */
+const TUNGETIFF = 0x800454d2;
+/** TUNSETOFFLOAD: _IOW('T', 208, unsigned int). */
+const TUNSETOFFLOAD = 0x400454d0;
+/** The ifreq flag for a virtio-net header on every frame. */
+export const IFF_VNET_HDR = 0x4000;
+/** TUNSETOFFLOAD bits (linux/if_tun.h). */
+export const TunOffload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04 } as const;
+
+const ETH_HLEN = 14;
+const ETHERTYPE_IPV4 = 0x0800;
+const PROTO_TCP = 6;
+/** Offset of the checksum in the TCP header. */
+const TCP_CSUM_OFFSET = 16;
 
 /** Counters of the link itself. */
 export interface TapStats {
@@ -21,22 +57,76 @@ export interface TapStats {
   dropsOut: number;
   /** Waits on the thread pool (one per idle period). */
   waits: number;
+  /** Frames received as one large segment (GSO). */
+  gsoIn: number;
+  /** Frames sent as one large segment (GSO). */
+  gsoOut: number;
+}
+
+/** What the TAP and the container's kernel agreed to offload. */
+export interface TapOffload {
+  /** Frames carry a virtio-net header. */
+  readonly vnetHdr: boolean;
+  /** Transport checksums may be left partial both ways (TUN_F_CSUM). */
+  readonly checksum: boolean;
+  /** TCP segments may exceed the MTU both ways (TUN_F_TSO4, TUN_F_TSO6). */
+  readonly tso: boolean;
+}
+
+/** Receives one frame; `checksumValid` says its IPv4 TCP checksum need not be verified. */
+export type FrameHandler = (frame: Uint8Array, checksumValid: boolean) => void;
+
+/** Options of a {@link TapLink}. */
+export interface TapLinkOptions {
+  /** Ask for checksum and segmentation offload when the TAP has IFF_VNET_HDR (default true). */
+  readonly offload?: boolean;
 }
 
 /** A TAP device's descriptor as a frame link. */
 export class TapLink {
   readonly #fd: number;
   readonly #wake: number;
-  readonly #buf = new Uint8Array(MAX_FRAME);
+  /** Room for a virtio-net header and the largest frame. */
+  readonly #buf = new Uint8Array(VIRTIO_NET_HDR_LEN + MAX_FRAME);
+  readonly #hdrLen: number;
+  readonly #txHdr = new VirtioNetHeader(new Uint8Array(VIRTIO_NET_HDR_LEN));
+  /** One iovec pair for writev: the header, then the frame. */
+  readonly #iov = new BigUint64Array(4);
   #closed = false;
+  /** The offloads in force. */
+  readonly offload: TapOffload;
   /** Counters for the debug dump. */
-  readonly stats: TapStats = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0, dropsOut: 0, waits: 0 };
+  readonly stats: TapStats = {
+    framesIn: 0,
+    bytesIn: 0,
+    framesOut: 0,
+    bytesOut: 0,
+    dropsOut: 0,
+    waits: 0,
+    gsoIn: 0,
+    gsoOut: 0,
+  };
 
   /** Takes ownership of `fd` (closed when {@link run} ends). */
-  constructor(fd: number) {
+  constructor(fd: number, options: TapLinkOptions = {}) {
     this.#fd = fd;
     setNonBlocking(fd, true);
     this.#wake = eventFd();
+    const vnetHdr = tapHasVnetHdr(fd);
+    this.#hdrLen = vnetHdr ? VIRTIO_NET_HDR_LEN : 0;
+    let checksum = false;
+    let tso = false;
+    if (vnetHdr && options.offload !== false) {
+      const all = TunOffload.CSUM | TunOffload.TSO4 | TunOffload.TSO6;
+      if (libc.ioctlValue(fd, BigInt(TUNSETOFFLOAD), BigInt(all)) === 0) {
+        checksum = tso = true;
+      } else if (libc.ioctlValue(fd, BigInt(TUNSETOFFLOAD), BigInt(TunOffload.CSUM)) === 0) {
+        checksum = true;
+      }
+    }
+    this.offload = { vnetHdr, checksum, tso };
+    this.#iov[0] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#txHdr.bytes)));
+    this.#iov[1] = BigInt(VIRTIO_NET_HDR_LEN);
   }
 
   /** True once closed. */
@@ -48,21 +138,49 @@ export class TapLink {
    * Reads every frame that is ready, calling `onFrame` with a view that is
    * valid only during the call. Returns how many were read; 0 means wait.
    */
-  readReady(onFrame: (frame: Uint8Array) => void, max = 256): number {
+  readReady(onFrame: FrameHandler, max = 256): number {
     const buf = this.#buf;
+    const hlen = this.#hdrLen;
     let count = 0;
     while (count < max && !this.#closed) {
       const n = Number(libc.read(this.#fd, buf, BigInt(buf.length)));
-      if (n <= 0) {
+      if (n <= hlen) {
         if (n < 0 && lastErrno() !== EAGAIN) this.#closed = true;
+        if (n >= 0 && n <= hlen && n > 0) continue;
         break;
       }
       count++;
       this.stats.framesIn++;
-      this.stats.bytesIn += n;
-      onFrame(buf.subarray(0, n));
+      this.stats.bytesIn += n - hlen;
+      const frame = buf.subarray(hlen, n);
+      onFrame(frame, hlen === 0 ? false : this.#rxOffload(frame));
     }
     return count;
+  }
+
+  /**
+   * Applies the received header to `frame`: returns true when the stack may
+   * skip checksum verification, completing the checksum itself otherwise.
+   */
+  #rxOffload(frame: Uint8Array): boolean {
+    const buf = this.#buf;
+    const flags = buf[0]!;
+    if (buf[1] !== VirtioNetGso.NONE) this.stats.gsoIn++;
+    if (flags & VirtioNetFlag.DATA_VALID) return true;
+    if (!(flags & VirtioNetFlag.NEEDS_CSUM)) return false;
+    // virtio 1.2 5.1.6.2.1: the transport checksum holds only the pseudo-header sum. The stack's
+    // IPv4 TCP accepts the flag (an unfragmented segment); anything else (UDP, IPv6) gets the
+    // checksum completed here, as a device would.
+    if (
+      frame.length > ETH_HLEN + 20 && ((frame[12]! << 8) | frame[13]!) === ETHERTYPE_IPV4 &&
+      frame[ETH_HLEN + 9] === PROTO_TCP &&
+      ((frame[ETH_HLEN + 6]! & 0x3f) | frame[ETH_HLEN + 7]!) === 0
+    ) {
+      return true;
+    }
+    const h = new VirtioNetHeader(buf);
+    completeChecksum(frame, h.csumStart, h.csumOffset);
+    return false;
   }
 
   /**
@@ -71,7 +189,7 @@ export class TapLink {
    * pool when none is ready (which also lets the event loop run between
    * batches). The descriptors are closed when the loop ends.
    */
-  async run(onFrame: (frame: Uint8Array) => void, afterBatch: () => void, batch = 256): Promise<void> {
+  async run(onFrame: FrameHandler, afterBatch: () => void, batch = 256): Promise<void> {
     try {
       while (!this.#closed) {
         if (this.readReady(onFrame, batch) > 0) afterBatch();
@@ -85,10 +203,41 @@ export class TapLink {
     }
   }
 
-  /** Writes one frame; a full queue drops it (TCP retransmits), counted. */
-  send(frame: Uint8Array): void {
+  /**
+   * Writes one frame; a full queue drops it (TCP retransmits), counted. With
+   * checksum offload, an IPv4 TCP frame goes with its checksum marked partial
+   * (the TCP layer wrote the pseudo-header sum only); `gsoSize` > 0 sends a
+   * TCP segment longer than the MTU whole, to be cut into `gsoSize`-byte
+   * segments (virtio 1.2 5.1.6.2).
+   */
+  send(frame: Uint8Array, gsoSize = 0): void {
     if (this.#closed) return;
-    const n = Number(libc.write(this.#fd, frame as Uint8Array<ArrayBuffer>, BigInt(frame.length)));
+    let n: number;
+    if (this.#hdrLen === 0) {
+      n = Number(libc.write(this.#fd, frame as Uint8Array<ArrayBuffer>, BigInt(frame.length)));
+    } else {
+      const h = this.#txHdr;
+      h.clear();
+      if (this.offload.checksum && frame.length >= ETH_HLEN + 40) {
+        const ihl = (frame[ETH_HLEN]! & 0x0f) * 4;
+        const fragment = ((frame[ETH_HLEN + 6]! & 0x3f) | frame[ETH_HLEN + 7]!) !== 0;
+        if (
+          ((frame[12]! << 8) | frame[13]!) === ETHERTYPE_IPV4 &&
+          frame[ETH_HLEN + 9] === PROTO_TCP && !fragment
+        ) {
+          h.setChecksumPartial(ETH_HLEN + ihl, TCP_CSUM_OFFSET);
+          if (gsoSize > 0 && this.offload.tso) {
+            const thl = (frame[ETH_HLEN + ihl + 12]! >> 4) * 4;
+            h.setGso(VirtioNetGso.TCPV4, ETH_HLEN + ihl + thl, gsoSize);
+            this.stats.gsoOut++;
+          }
+        }
+      }
+      const iov = this.#iov;
+      iov[2] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(frame)));
+      iov[3] = BigInt(frame.length);
+      n = Number(libc.writev(this.#fd, iov, 2)) - VIRTIO_NET_HDR_LEN;
+    }
     if (n === frame.length) {
       this.stats.framesOut++;
       this.stats.bytesOut += n;
@@ -103,4 +252,11 @@ export class TapLink {
     this.#closed = true;
     libc.write(this.#wake, new Uint8Array(new BigUint64Array([1n]).buffer), 8n);
   }
+}
+
+/** Whether the TAP behind `fd` was created with IFF_VNET_HDR (TUNGETIFF). */
+function tapHasVnetHdr(fd: number): boolean {
+  const ifr = new Uint8Array(40);
+  if (libc.ioctl(fd, BigInt(TUNGETIFF), ifr) !== 0) return false;
+  return (new DataView(ifr.buffer).getUint16(16, true) & IFF_VNET_HDR) !== 0;
 }

@@ -1,12 +1,6 @@
 // One TCP connection: the RFC 9293 state machine, the sender and its timers, and the application API.
 
-import {
-  emitTcpHeader,
-  fillTcpChecksum,
-  TcpFlag,
-  type TcpOptions,
-  type TcpRepr,
-} from "../wire/tcp.ts";
+import { emitTcpHeader, TcpFlag, type TcpOptions, type TcpRepr } from "../wire/tcp.ts";
 import { NewReno } from "./congestion.ts";
 import { Receiver } from "./receiver.ts";
 import { ByteRing } from "./ring.ts";
@@ -73,6 +67,8 @@ export interface TcpHost {
   readonly out: Uint8Array;
   /** Sends a complete segment (checksum filled). */
   send(src: number, dst: number, segment: Uint8Array): void;
+  /** Fills the checksum: in full, or only the pseudo-header sum when the link offloads it. */
+  fillChecksum(segment: Uint8Array, src: number, dst: number): void;
   /** Forgets a closed connection. */
   remove(conn: TcpConnection): void;
   /** The latest time seen by input or poll. */
@@ -962,7 +958,7 @@ export class TcpConnection {
     const hlen = emitTcpHeader(out, header, opts);
     if (n > 0) this.#sendRing.copyOut(seqDiff(seq, this.#sndHead), n, out, hlen);
     const segment = out.subarray(0, hlen + n);
-    fillTcpChecksum(segment, this.localAddr, this.remoteAddr);
+    this.#host.fillChecksum(segment, this.localAddr, this.remoteAddr);
     if (ackOn) {
       this.#ackNeeded = false;
       this.#ackDelayed = false;
@@ -994,7 +990,7 @@ export class TcpConnection {
     const out = this.#host.out;
     const hlen = emitTcpHeader(out, header);
     const segment = out.subarray(0, hlen);
-    fillTcpChecksum(segment, this.localAddr, this.remoteAddr);
+    this.#host.fillChecksum(segment, this.localAddr, this.remoteAddr);
     this.stats.segmentsSent++;
     this.#host.send(this.localAddr, this.remoteAddr, segment);
   }

@@ -33,6 +33,7 @@ import type { Ipv4Datagram, Ipv4Sender, TransportProtocol } from "../iface/proto
 import {
   emitTcpHeader,
   fillTcpChecksum,
+  fillTcpPseudoChecksum,
   TCP_MAX_HEADER_LEN,
   TCP_PROTOCOL,
   TcpFlag,
@@ -71,6 +72,8 @@ export interface TcpLayerOptions extends Partial<TcpSettings> {
   maxHalfOpen?: number;
   /** Initial sequence numbers; default random (RFC 9293 3.4.1 wants them unpredictable). */
   isn?: () => number;
+  /** The link completes checksums of sent segments: write only the pseudo-header sum. */
+  checksumOffload?: boolean;
 }
 
 /** Layer-wide counters. */
@@ -146,7 +149,7 @@ export class TcpLayer implements TransportProtocol {
 
   /** Creates the layer. */
   constructor(options: TcpLayerOptions) {
-    const { sender, accept, wake, maxHalfOpen, isn, ...rest } = options;
+    const { sender, accept, wake, maxHalfOpen, isn, checksumOffload, ...rest } = options;
     const settings: TcpSettings = { ...DEFAULTS };
     for (const [k, v] of Object.entries(rest)) {
       if (v !== undefined) (settings as unknown as Record<string, number>)[k] = v as number;
@@ -162,6 +165,7 @@ export class TcpLayer implements TransportProtocol {
       out,
       send: (src, dst, segment) => this.#sender.sendIpv4(src, dst, TCP_PROTOCOL, segment),
       remove: (conn) => this.#remove(conn),
+      fillChecksum: checksumOffload === true ? fillTcpPseudoChecksum : fillTcpChecksum,
       now: 0,
       wake: () => this.#wake?.(),
     };
@@ -216,13 +220,16 @@ export class TcpLayer implements TransportProtocol {
     return conn;
   }
 
-  /** Handles one TCP datagram; malformed ones are counted and dropped. */
-  input(datagram: Ipv4Datagram, now: number): void {
+  /**
+   * Handles one TCP datagram; malformed ones are counted and dropped. `checksumValid` skips the
+   * checksum when the link vouches for it.
+   */
+  input(datagram: Ipv4Datagram, now: number, checksumValid = false): void {
     if (now > this.#now) this.#now = this.#host.now = now;
     this.stats.received++;
     const seg = this.#repr;
     try {
-      seg.parse(datagram.payload, datagram.src, datagram.dst);
+      seg.parse(datagram.payload, datagram.src, datagram.dst, checksumValid);
     } catch (e) {
       if (e instanceof TcpWireError) {
         this.stats.malformed++;
@@ -349,7 +356,7 @@ export class TcpLayer implements TransportProtocol {
     const out = this.#host.out;
     const hlen = emitTcpHeader(out, { srcPort, dstPort, seq, ack, flags, window: 0, urgent: 0 });
     const segment = out.subarray(0, hlen);
-    fillTcpChecksum(segment, d.dst, d.src);
+    this.#host.fillChecksum(segment, d.dst, d.src);
     this.stats.resetsSent++;
     this.#sender.sendIpv4(d.dst, d.src, TCP_PROTOCOL, segment);
   }
