@@ -1,6 +1,10 @@
 // The seam between the IPv4 layer and the transport protocols above it (TCP, UDP, ICMP).
 
-/** One IPv4 datagram as delivered to a transport protocol; addresses are uint32 in host order. */
+/**
+ * One datagram as delivered to a transport protocol. IPv4 addresses are
+ * uint32 in host order; IPv6 addresses arrive as interned ids above 2^32
+ * (wire/ipv6_address.ts), and a sender routes them back by that range.
+ */
 export interface Ipv4Datagram {
   /** Source address, e.g. 0x0a000f02 for 10.0.15.2. */
   readonly src: number;

@@ -26,8 +26,12 @@
 // timer is due. Application calls (write, consume, close) act at the last time seen and call
 // `wake` so the driver can re-read `pollAt()`.
 //
+// IPv6 connections run through the same code: the IPv6 layer hands over addresses as interned
+// ids above 2^32 (wire/ipv6_address.ts) whose IPv4-style pseudo-header sum equals the IPv6 one
+// (RFC 8200 section 8.1), so connection keys and checksums need no family switch.
+//
 // Left out: SACK (parsed, not offered), timestamps and PAWS (parsed, ignored), urgent data
-// (ignored), ECN, keep-alives, delayed ACKs (every data segment is acknowledged), IPv6.
+// (ignored), ECN, keep-alives, delayed ACKs (every data segment is acknowledged).
 
 import type { Ipv4Datagram, Ipv4Sender, TransportProtocol } from "../iface/protocol.ts";
 import {
@@ -45,11 +49,11 @@ import { seqAdd, seqGt } from "./seqnum.ts";
 
 /** A container-initiated connection awaiting the accept decision. */
 export interface TcpAcceptRequest {
-  /** Source (container) address, uint32. */
+  /** Source (container) address: uint32 for IPv4, an interned id above 2^32 for IPv6. */
   readonly src: number;
   /** Source port. */
   readonly srcPort: number;
-  /** Destination address the container dialled, uint32. */
+  /** Destination address the container dialled, in the same form as `src`. */
   readonly dst: number;
   /** Destination port. */
   readonly dstPort: number;
