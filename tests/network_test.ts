@@ -71,7 +71,10 @@ async function makeSocatRoot(): Promise<string> {
   return dir;
 }
 
-/** Runs `script` with sh in a container on `rootDir`, killed after two minutes if it hangs. */
+/**
+ * Runs `script` with sh in a container on `rootDir`, killed after two minutes if it hangs
+ * (under --init, since pid 1 of a pid namespace cannot be killed from inside).
+ */
 function inContainer(
   script: string,
   options: readonly string[] = [],
@@ -79,6 +82,7 @@ function inContainer(
 ): Promise<RunResult> {
   return paranoid([
     `--root=${rootDir}`,
+    "--init",
     ...options,
     "--",
     "timeout",
@@ -162,6 +166,155 @@ Deno.test("network: TCP half-close: the host replies after the container's EOF",
   assert.deepEqual(server.errors, []);
 });
 
+Deno.test("network: a download read slowly in the container arrives byte-exact (zero window)", async () => {
+  const data = randomBytes(8 * 1024 * 1024);
+  const server = serveTcp(async (conn) => {
+    await readRequestLine(conn);
+    await replyHttp(conn, data);
+  });
+  try {
+    // The reader starts late, so the pipe, wget and the TCP window fill up and stay closed.
+    const r = await inContainer(
+      `wget -q -O - http://${GATEWAY}:${server.port}/ | (sleep 2; sha256sum)`,
+    );
+    assert.equal(r.code, 0, describe(r));
+    assert.equal(r.stdout.split(/\s+/)[0], await sha256(data));
+  } finally {
+    await server.close();
+  }
+  assert.deepEqual(server.errors, []);
+});
+
+Deno.test("network: with --mtu 1500, 8 MB each way arrive byte-exact", async () => {
+  const data = randomBytes(8 * 1024 * 1024);
+  const uploads: string[] = [];
+  const server = serveTcp(async (conn, i) => {
+    if (i === 0) {
+      await readRequestLine(conn);
+      await replyHttp(conn, data);
+    } else {
+      const got = await readToEnd(conn);
+      uploads.push(await sha256(got));
+      await writeAll(conn, new TextEncoder().encode(`${got.length}\n`));
+    }
+  });
+  try {
+    const r = await inContainer(
+      `wget -q -O - http://${GATEWAY}:${server.port}/ | sha256sum && ` +
+        `head -c 8388608 /dev/urandom > /tmp/up8 && sha256sum /tmp/up8 && ` +
+        `nc ${GATEWAY} ${server.port} < /tmp/up8 && rm /tmp/up8 && ip link show eth0`,
+      ["--mtu", "1500"],
+    );
+    assert.equal(r.code, 0, describe(r));
+    const [down, up, length] = r.stdout.split("\n");
+    assert.equal(down!.split(/\s+/)[0], await sha256(data));
+    assert.deepEqual(uploads, [up!.split(/\s+/)[0]]);
+    assert.equal(length, "8388608");
+    assert.match(r.stdout, /mtu 1500 /);
+  } finally {
+    await server.close();
+  }
+  assert.deepEqual(server.errors, []);
+});
+
+Deno.test("network: five downloads and five uploads at once all arrive byte-exact", async () => {
+  const data = randomBytes(4 * 1024 * 1024);
+  const down = serveTcp(async (conn) => {
+    await readRequestLine(conn);
+    await replyHttp(conn, data);
+  });
+  const up = serveTcp(async (conn) => {
+    const got = await readToEnd(conn);
+    await writeAll(conn, new TextEncoder().encode(`up ${await sha256(got)}\n`));
+  });
+  try {
+    const r = await inContainer(
+      `head -c 4194304 /dev/urandom > /tmp/up4 && sha256sum /tmp/up4 && ` +
+        `for i in 1 2 3 4 5; do ` +
+        `(wget -q -O - http://${GATEWAY}:${down.port}/ | sha256sum) & ` +
+        `nc ${GATEWAY} ${up.port} < /tmp/up4 & done; wait; rm /tmp/up4`,
+    );
+    assert.equal(r.code, 0, describe(r));
+    const lines = r.stdout.trim().split("\n");
+    const upHash = lines[0]!.split(/\s+/)[0]!;
+    const rest = lines.slice(1).sort();
+    const downHash = await sha256(data);
+    assert.deepEqual(
+      rest,
+      [
+        ...Array(5).fill(`${downHash}  -`),
+        ...Array(5).fill(`up ${upHash}`),
+      ].sort(),
+    );
+  } finally {
+    await down.close();
+    await up.close();
+  }
+  assert.deepEqual(down.errors, []);
+  assert.deepEqual(up.errors, []);
+});
+
+Deno.test("network: a host server that closes mid-response is seen as a premature close", async () => {
+  const server = serveTcp(async (conn) => {
+    await readRequestLine(conn);
+    const head = "HTTP/1.0 200 OK\r\nContent-Length: 10000000\r\n\r\n";
+    await writeAll(conn, new TextEncoder().encode(head));
+    await writeAll(conn, randomBytes(100_000));
+  });
+  try {
+    const r = await inContainer(`wget -O /dev/null http://${GATEWAY}:${server.port}/`);
+    assert.notEqual(r.code, 0, describe(r));
+    assert.match(r.stderr, /connection closed prematurely/, describe(r));
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("network: 500 sequential connections all complete (port reuse)", async () => {
+  const server = serveTcp(async (conn, i) => {
+    await readRequestLine(conn);
+    await replyHttp(conn, `reply ${i}\n`);
+  });
+  try {
+    const r = await inContainer(
+      `for i in $(seq 1 500); do wget -q -O - http://${GATEWAY}:${server.port}/ || echo FAILED; done`,
+    );
+    assert.equal(r.code, 0, describe(r));
+    const lines = r.stdout.trim().split("\n");
+    assert.equal(lines.length, 500);
+    assert.equal(new Set(lines).size, 500, "500 distinct replies, none failed");
+    assert.equal(server.accepted, 500);
+  } finally {
+    await server.close();
+  }
+  assert.deepEqual(server.errors, []);
+});
+
+Deno.test("network: addresses other than the gateway are dialled on the host as they are", async () => {
+  const address = Deno.networkInterfaces().find((i) =>
+    i.family === "IPv4" && !i.address.startsWith("127.")
+  )?.address;
+  assert.ok(address !== undefined, "the host needs a non-loopback IPv4 address for this test");
+  const listener = Deno.listen({ hostname: address, port: 0 });
+  const served = (async () => {
+    const conn = await listener.accept();
+    try {
+      await readRequestLine(conn);
+      await replyHttp(conn, `direct to ${address}\n`);
+    } finally {
+      conn.close();
+    }
+  })();
+  try {
+    const r = await inContainer(`wget -q -O - http://${address}:${listener.addr.port}/`);
+    assert.equal(r.code, 0, describe(r));
+    assert.equal(r.stdout, `direct to ${address}\n`);
+    await served;
+  } finally {
+    listener.close();
+  }
+});
+
 Deno.test("network: UDP datagrams make the round trip to a host echo server (socat)", async () => {
   const echo = await serveUdpEcho();
   try {
@@ -169,7 +322,7 @@ Deno.test("network: UDP datagrams make the round trip to a host echo server (soc
     const big = "x".repeat(30000);
     const r = await inSocatContainer(
       `for m in hello "two words" ${big}; do ` +
-        `printf %s "$m" | socat -b 65536 -t 3 - UDP4:${GATEWAY}:${echo.port}; echo; done`,
+        `printf %s "$m" | socat -b 65536 -t 2 - UDP4:${GATEWAY}:${echo.port}; echo; done`,
     );
     assert.equal(r.code, 0, describe(r));
     const lines = r.stdout.split("\n");
@@ -182,6 +335,51 @@ Deno.test("network: UDP datagrams make the round trip to a host echo server (soc
   } finally {
     await echo.close();
   }
+});
+
+Deno.test("network: with --mtu 1500 a 30000-byte UDP datagram is fragmented both ways", async () => {
+  const echo = await serveUdpEcho();
+  try {
+    const r = await inSocatContainer(
+      `head -c 30000 /dev/zero | tr '\\0' y | ` +
+        `socat -b 65536 -t 2 - UDP4:${GATEWAY}:${echo.port} | wc -c`,
+      ["--mtu", "1500"],
+    );
+    assert.equal(r.code, 0, describe(r));
+    assert.equal(r.stdout.trim(), "30005");
+    assert.equal(echo.received, 1);
+  } finally {
+    await echo.close();
+  }
+});
+
+Deno.test("network: UDP to the gateway with --disable-host-loopback is refused (ICMP)", async () => {
+  const echo = await serveUdpEcho();
+  try {
+    const r = await inSocatContainer(
+      `echo hello | socat -t 2 - UDP4:${GATEWAY}:${echo.port}; echo "socat exit $?"`,
+      ["--disable-host-loopback"],
+    );
+    assert.equal(r.code, 0, describe(r));
+    assert.match(r.stderr, /Connection refused/, describe(r));
+    assert.match(r.stdout, /socat exit [1-9]/);
+    assert.equal(echo.received, 0);
+  } finally {
+    await echo.close();
+  }
+});
+
+Deno.test("network: UDP to a closed host port is refused (ICMP port unreachable)", async () => {
+  const closed = await serveUdpEcho();
+  const port = closed.port;
+  await closed.close();
+  const r = await inSocatContainer(
+    `echo hello | socat -t 2 - UDP4:${GATEWAY}:${port}; echo "socat exit $?"`,
+  );
+  assert.equal(r.code, 0, describe(r));
+  // Linux would answer with ICMP port unreachable, which the container sees as ECONNREFUSED.
+  assert.match(r.stderr, /Connection refused/, describe(r));
+  assert.match(r.stdout, /socat exit [1-9]/);
 });
 
 Deno.test("network: nslookup resolves through the gateway's forwarder to --dns-upstream", async () => {
@@ -220,6 +418,25 @@ Deno.test("network: DNS over TCP to the gateway is answered from --dns-upstream 
   } finally {
     await Deno.remove(`${socatRoot}/tmp/query`);
     await dns.close();
+  }
+});
+
+Deno.test("network: DNS over TCP gets SERVFAIL when the upstream does not answer", async () => {
+  const dead = await serveUdpEcho();
+  const port = dead.port;
+  await dead.close();
+  try {
+    await Deno.writeFile(`${socatRoot}/tmp/query`, dnsQueryOverTcp("dead.example.test", 0x0707));
+    const r = await inSocatContainer(
+      `socat -t 10 - TCP4:${GATEWAY}:53 < /tmp/query | od -An -v -tx1`,
+      ["--dns-upstream", `127.0.0.1:${port}`],
+    );
+    assert.equal(r.code, 0, describe(r));
+    const bytes = r.stdout.trim().split(/\s+/).map((h) => parseInt(h, 16));
+    assert.deepEqual(bytes.slice(2, 4), [0x07, 0x07], describe(r));
+    assert.equal(bytes[5]! & 0x0f, 2, "RCODE SERVFAIL");
+  } finally {
+    await Deno.remove(`${socatRoot}/tmp/query`);
   }
 });
 
