@@ -1,9 +1,13 @@
 // `deno task bench`: paranoid beside its peers in one run, with medians and ratios.
 //
 // Start-up: a container running /bin/true with networking off, against
-// `bwrap --unshare-all` and `unshare -Urpf --mount-proc`. Run as a normal user.
+// `bwrap --unshare-all` and `unshare -Urpf --mount-proc`. Then the network
+// (bench/network.ts): iperf3 both ways, latency, CPU per GB and peak RSS
+// against slirp4netns and pasta. Run as a normal user. BENCH_SKIP_NET=1 skips
+// the network part.
 
 import { installed, medianTime, table } from "./bench/measure.ts";
+import { networkBench } from "./bench/network.ts";
 
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 20);
 const main = new URL("../main.ts", import.meta.url).pathname;
@@ -67,4 +71,9 @@ try {
   );
 } finally {
   await Deno.remove(root, { recursive: true });
+}
+
+if (Deno.env.get("BENCH_SKIP_NET") !== "1") {
+  console.log("");
+  console.log(await networkBench(Number(Deno.env.get("BENCH_RUNS") ?? 3)));
 }
