@@ -7,12 +7,14 @@
 // as the 128-bit address does in the IPv6 pseudo-header (RFC 8200 section
 // 8.1): the other fields (length, protocol) are summed alike for segments
 // under 64 KiB, so TCP and UDP checksums need no family switch. Ids are
-// stable for the life of the process and capped at {@link IPV6_ID_CAPACITY}.
+// stable for the life of the process and never reclaimed: the table is capped
+// at {@link IPV6_ID_CAPACITY} addresses (about 40 MB at worst), after which
+// packets from or to new addresses are dropped and counted.
 
 /** Length of an IPv6 address in bytes. */
 export const IPV6_ADDRESS_LEN = 16;
 /** The most distinct addresses that can be interned. */
-export const IPV6_ID_CAPACITY = 1 << 20;
+export const IPV6_ID_CAPACITY = 1 << 18;
 /** The first id: everything from here up is an interned IPv6 address. */
 export const IPV6_ID_BASE = 2 ** 32;
 
