@@ -254,6 +254,67 @@ Deno.test("network: five downloads and five uploads at once all arrive byte-exac
   assert.deepEqual(up.errors, []);
 });
 
+Deno.test("network: 20 MB echoed back at once, both directions full, arrive byte-exact", async () => {
+  const server = serveTcp(async (conn) => {
+    const buf = new Uint8Array(64 * 1024);
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      await writeAll(conn, buf.subarray(0, n));
+    }
+    await conn.closeWrite();
+  });
+  try {
+    const r = await inContainer(
+      `head -c ${MB20} /dev/urandom > /tmp/duplex && sha256sum < /tmp/duplex && ` +
+        `nc ${GATEWAY} ${server.port} < /tmp/duplex | sha256sum; rm /tmp/duplex`,
+    );
+    assert.equal(r.code, 0, describe(r));
+    const [sent, received] = r.stdout.trim().split("\n");
+    assert.match(sent!, /^[0-9a-f]{64} /);
+    assert.equal(received, sent);
+  } finally {
+    await server.close();
+  }
+  assert.deepEqual(server.errors, []);
+});
+
+Deno.test("network: a container that stops reading early ends the host's send with an error", async () => {
+  const server = serveTcp(async (conn) => {
+    await readRequestLine(conn);
+    await replyHttp(conn, randomBytes(MB20));
+  });
+  try {
+    const r = await inContainer(
+      `wget -q -O - http://${GATEWAY}:${server.port}/ | head -c 1000 | wc -c`,
+    );
+    assert.equal(r.code, 0, describe(r));
+    assert.equal(r.stdout.trim(), "1000");
+  } finally {
+    await server.close(); // returns only once the host side of the connection has ended
+  }
+  assert.equal(server.errors.length, 1, "the host's write fails (reset or broken pipe)");
+  assert.match(String(server.errors[0]), /Broken pipe|Connection reset/);
+});
+
+Deno.test("network: with --mtu 576 a download arrives byte-exact", async () => {
+  const data = randomBytes(2 * 1024 * 1024);
+  const server = serveTcp(async (conn) => {
+    await readRequestLine(conn);
+    await replyHttp(conn, data);
+  });
+  try {
+    const r = await inContainer(`wget -q -O - http://${GATEWAY}:${server.port}/ | sha256sum`, [
+      "--mtu",
+      "576",
+    ]);
+    assert.equal(r.code, 0, describe(r));
+    assert.equal(r.stdout.split(/\s+/)[0], await sha256(data));
+  } finally {
+    await server.close();
+  }
+});
+
 Deno.test("network: a host server that closes mid-response is seen as a premature close", async () => {
   const server = serveTcp(async (conn) => {
     await readRequestLine(conn);
@@ -477,6 +538,22 @@ Deno.test("network: ping of the gateway is answered, with 1500-byte MTU fragment
   assert.match(r.stdout, /2 packets transmitted, 2 packets received, 0% packet loss/);
   assert.match(r.stdout, /4008 bytes from 10\.0\.15\.1/);
   assert.match(r.stdout, /mtu 1500 /);
+});
+
+Deno.test("network: ping beyond the gateway is answered, or refused with the reason on stderr", async () => {
+  const address = Deno.networkInterfaces().find((i) =>
+    i.family === "IPv4" && !i.address.startsWith("127.")
+  )?.address;
+  assert.ok(address !== undefined, "the host needs a non-loopback IPv4 address for this test");
+  const r = await inContainer(`ping -c 1 -W 3 ${address}; echo "ping exit $?"`);
+  assert.equal(r.code, 0, describe(r));
+  if (/1 packets received/.test(r.stdout)) {
+    assert.match(r.stdout, /ping exit 0/);
+  } else {
+    // Unprivileged ICMP sockets are off here (net.ipv4.ping_group_range): paranoid says so.
+    assert.match(r.stderr, /ping_group_range/, describe(r));
+    assert.match(r.stdout, /ping exit 1/);
+  }
 });
 
 Deno.test("network: 100 parallel connections are all open at once and all complete", async () => {
