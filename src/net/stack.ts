@@ -21,6 +21,8 @@ import type { Ipv4Datagram, Ipv4Sender, TransportProtocol } from "./iface/protoc
 import type { ReassemblyLimits } from "./iface/reassembly.ts";
 import { type UdpDatagram, type UdpForwarder, UdpProtocol } from "./iface/udp.ts";
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, DhcpServer } from "./services/dhcp_server.ts";
+import { Dhcpv6Server } from "./services/dhcpv6_server.ts";
+import { DHCPV6_CLIENT_PORT, DHCPV6_SERVER_PORT } from "./wire/dhcpv6.ts";
 import { buildServfail } from "./wire/dns.ts";
 import { IpProtocol } from "./wire/ipv4.ts";
 import { Icmpv6UnreachableCode } from "./wire/icmpv6.ts";
@@ -98,6 +100,8 @@ export class NetworkStack {
   readonly icmp: IcmpProtocol;
   /** The DHCP server bound to gateway port 67. */
   readonly dhcp: DhcpServer;
+  /** The DHCPv6 server bound to gateway port 547 (and ff02::1:2). */
+  readonly dhcp6: Dhcpv6Server;
   private readonly stats = new Counters();
   private readonly iface: Interface;
   private readonly ip: Ipv4Layer;
@@ -126,10 +130,8 @@ export class NetworkStack {
     const ip = this.ip;
     const ip6 = this.ip6;
     this.ipv4 = {
-      sendIpv4: (src, dst, protocol, payload) =>
-        isIpv6Id(dst)
-          ? ip6.sendIpv4(src, dst, protocol, payload)
-          : ip.sendIpv4(src, dst, protocol, payload),
+      sendIpv4: (...args: Parameters<Ipv4Sender["sendIpv4"]>) =>
+        isIpv6Id(args[1]) ? ip6.sendIpv4(...args) : ip.sendIpv4(...args),
     };
     const hooks = options.hooks ?? {};
     this.icmp = new IcmpProtocol(config, this.ip, this.stats, hooks.icmpEcho);
@@ -148,7 +150,8 @@ export class NetworkStack {
           : icmp.destinationUnreachable(d, code),
     };
     this.udp = new UdpProtocol(config, this.ipv4, errors, this.stats, hooks.udp);
-    this.udp.gatewayId6 = this.ip6.gatewayId;
+    this.udp.gatewayIds6.add(this.ip6.gatewayId).add(this.ip6.gatewayLinkLocalId);
+    this.udp.gatewayIds6.add(this.ip6.allDhcpServersId);
     this.ip.register(IpProtocol.ICMP, this.icmp);
     this.ip.register(IpProtocol.UDP, this.udp);
     this.ip6.register(IpProtocol.UDP, this.udp);
@@ -156,6 +159,8 @@ export class NetworkStack {
     this.dns = hooks.dns;
     this.udp.bind(DHCP_SERVER_PORT, (d) => this.dhcpInput(d));
     this.udp.bind(DNS_PORT, (d) => this.dnsInput(d));
+    this.dhcp6 = new Dhcpv6Server(config);
+    this.udp.bind(DHCPV6_SERVER_PORT, (d) => this.dhcp6Input(d));
   }
 
   /** Handles one frame from the link. Never throws: bad frames are counted as drops. */
@@ -248,8 +253,38 @@ export class NetworkStack {
     });
   }
 
+  private dhcp6Input(d: UdpDatagram): void {
+    if (!isIpv6Id(d.src)) {
+      this.stats.drop("dhcpv6-over-ipv4");
+      return;
+    }
+    let reply;
+    try {
+      reply = this.dhcp6.handle(d.payload);
+    } catch (e) {
+      this.stats.drop(e instanceof MalformedFrame ? e.reason : "internal-error");
+      return;
+    }
+    if (reply === undefined) {
+      this.stats.drop("dhcpv6-discarded");
+      return;
+    }
+    this.stats.count("dhcpv6-replies");
+    // RFC 8415 section 18.3: the reply goes to the client's address and port 546.
+    this.udp.deliver({
+      src: this.ip6.gatewayLinkLocalId,
+      srcPort: DHCPV6_SERVER_PORT,
+      dst: d.src,
+      dstPort: DHCPV6_CLIENT_PORT,
+      payload: reply,
+    });
+  }
+
   private dnsInput(d: UdpDatagram): void {
-    if (d.dst !== this.config.gatewayAddress && d.dst !== this.ip6.gatewayId) {
+    if (
+      d.dst !== this.config.gatewayAddress && d.dst !== this.ip6.gatewayId &&
+      d.dst !== this.ip6.gatewayLinkLocalId
+    ) {
       this.stats.drop("dns-broadcast");
       return;
     }

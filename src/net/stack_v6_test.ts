@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { NetworkStack } from "./stack.ts";
-import { DEFAULT_NETWORK_CONFIG } from "./config.ts";
+import { DEFAULT_NETWORK_CONFIG, networkConfig } from "./config.ts";
 import { memoryLinkPair } from "./link/memory.ts";
 import { CONTAINER_MAC } from "./_test_container.ts";
 import { ETH_HEADER_LEN, EthernetRepr, EtherType, formatMac } from "./wire/ethernet.ts";
@@ -21,6 +21,7 @@ import { TcpFlag, TcpRepr } from "./wire/tcp.ts";
 import { TcpLayer } from "./tcp/layer.ts";
 import type { UdpDatagram, UdpForwarder, UdpSink } from "./iface/udp.ts";
 import { RA_INTERVAL_MS } from "./iface/icmpv6.ts";
+import { Dhcpv6Repr } from "./wire/dhcpv6.ts";
 import { foldChecksum, ipv6PseudoSum, sumWords } from "./wire/checksum.ts";
 
 const GW6 = DEFAULT_NETWORK_CONFIG.gatewayAddress6;
@@ -390,6 +391,72 @@ Deno.test("stack v6: drops foreign sources, packets for other hosts on the link 
   assert.equal(d["ipv6-not-for-us"], 1);
   assert.equal(d["ipv6-fragment"], 1);
   while (link.recv() !== undefined);
+  stack.close();
+});
+
+Deno.test("stack v6: DHCPv6 from the link-local address to ff02::1:2 is answered by the gateway", () => {
+  const { stack, link } = setup();
+  const solicit = Dhcpv6Repr.emit({
+    msgType: 1,
+    transactionId: 42,
+    clientId: new Uint8Array([0, 3, 0, 1, ...CONTAINER_MAC]),
+    serverId: null,
+    iaNa: [{ iaid: 1, t1: 0, t2: 0, addresses: [], status: null }],
+    requested: [23],
+    rapidCommit: false,
+    status: null,
+    dnsServers: [],
+  });
+  const f = udp(CT_LL, 546, parseIpv6("ff02::1:2"), 547, solicit);
+  f.set([0x33, 0x33, 0, 1, 0, 2], 0);
+  stack.receive(f, 0);
+  const out = [];
+  for (let x = link.recv(); x !== undefined; x = link.recv()) out.push(sent(x));
+  const reply = out.find((x) => x.ip.nextHeader === 17)!;
+  assert.equal(formatIpv6(reply.ip.src), formatIpv6(GW_LL));
+  assert.equal(formatIpv6(reply.ip.dst), formatIpv6(CT_LL));
+  const u = new UdpPacket(reply.payload);
+  assert.equal(u.srcPort, 547);
+  assert.equal(u.dstPort, 546);
+  assert.ok(u.verifyChecksum(ipv6Id(GW_LL)!, ipv6Id(CT_LL)!));
+  const adv = Dhcpv6Repr.parse(u.payload);
+  assert.equal(adv.msgType, 2);
+  assert.equal(adv.transactionId, 42);
+  assert.equal(formatIpv6(adv.iaNa[0]!.addresses[0]!.address), "fd00:15::2");
+  assert.equal(stack.counters().events["dhcpv6-replies"], 1);
+  stack.close();
+});
+
+Deno.test("stack v6: a TCP segment larger than the MTU is cut into MTU-sized segments", () => {
+  const [stackEnd, link] = memoryLinkPair();
+  const stack = new NetworkStack({ send: stackEnd.send, config: networkConfig({ mtu: 1500 }) });
+  // The container's MAC is learned from its first packet.
+  stack.receive(
+    icmp(CT6, GW6, { kind: "echo-request", ident: 1, seq: 1, data: new Uint8Array(0) }, 64),
+    0,
+  );
+  while (link.recv() !== undefined);
+  const seg = new TcpRepr();
+  seg.srcPort = 80;
+  seg.dstPort = 40000;
+  seg.seq = 0xfffffff0;
+  seg.ack = 1;
+  seg.flags = TcpFlag.ACK | TcpFlag.PSH | TcpFlag.FIN;
+  seg.window = 100;
+  seg.payload = new Uint8Array(3000).map((_, i) => i);
+  const b = new Uint8Array(seg.bufferLen());
+  seg.emit(b, ipv6Id(GW6)!, ipv6Id(CT6)!);
+  stack.ipv4.sendIpv4(ipv6Id(GW6)!, ipv6Id(CT6)!, 6, b);
+  const got = [];
+  for (let f = link.recv(); f !== undefined; f = link.recv()) {
+    assert.ok(f.length <= 14 + 1500);
+    const s = sent(f);
+    got.push(new TcpRepr().parse(s.payload, ipv6Id(GW6)!, ipv6Id(CT6)!));
+  }
+  assert.deepEqual(got.map((r) => r.payload.length), [1440, 1440, 120]);
+  assert.deepEqual(got.map((r) => r.seq), [0xfffffff0, 1440 - 16, 2880 - 16]);
+  assert.deepEqual(got.map((r) => r.flags), [TcpFlag.ACK, TcpFlag.ACK, seg.flags]);
+  assert.deepEqual([...got.flatMap((r) => [...r.payload])], [...seg.payload]);
   stack.close();
 });
 

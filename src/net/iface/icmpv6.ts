@@ -226,7 +226,8 @@ export class Icmpv6Protocol {
       kind: "router-advert",
       curHopLimit: DEFAULT_HOP_LIMIT,
       managed: false,
-      other: false,
+      // RFC 4861 section 4.2 O flag: other configuration (DNS) is also available by DHCPv6.
+      other: true,
       routerLifetime: ROUTER_LIFETIME_S,
       reachableTime: 0,
       retransTimer: 0,

@@ -27,6 +27,8 @@
 import { ETH_HEADER_LEN, EtherType, isGroupMac, macEquals } from "../wire/ethernet.ts";
 import { IPV6_HEADER_LEN, Ipv6NextHeader, Ipv6Packet, skipExtensionHeaders } from "../wire/ipv6.ts";
 import {
+  IPV6_ALL_NODES,
+  IPV6_ALL_ROUTERS,
   ipv6Equals,
   ipv6FromId,
   ipv6Id,
@@ -37,6 +39,7 @@ import {
   isIpv6Unspecified,
   linkLocalFromMac,
   multicastMac,
+  parseIpv6,
   solicitedNodeAddress,
 } from "../wire/ipv6_address.ts";
 import { MalformedFrame } from "../wire/malformed.ts";
@@ -45,6 +48,9 @@ import type { NetworkConfig } from "../config.ts";
 import type { Counters } from "./counters.ts";
 import type { Interface } from "./interface.ts";
 import type { Ipv4Datagram, Ipv4Sender, TransportProtocol } from "./protocol.ts";
+
+/** All_DHCP_Relay_Agents_and_Servers, ff02::1:2 (RFC 8415 section 7.1). */
+export const ALL_DHCP_SERVERS: Uint8Array = parseIpv6("ff02::1:2");
 
 /** The hop limit of packets the stack originates (RFC 8200 section 3 leaves it to the node). */
 export const DEFAULT_HOP_LIMIT = 64;
@@ -101,6 +107,10 @@ export class Ipv6Layer implements Ipv4Sender {
   readonly gatewayLinkLocal: Uint8Array;
   /** The gateway's global address as an interned id. */
   readonly gatewayId: number;
+  /** The gateway's link-local address as an interned id (the source of DHCPv6 replies). */
+  readonly gatewayLinkLocalId: number;
+  /** ff02::1:2 as an interned id: DHCPv6 requests arrive there. */
+  readonly allDhcpServersId: number;
   /** The latest time seen, for output that happens outside receive/poll. */
   now = 0;
   /** Set by the stack once ICMPv6 exists. */
@@ -120,6 +130,8 @@ export class Ipv6Layer implements Ipv4Sender {
     this.gateway = config.gatewayAddress6;
     this.gatewayLinkLocal = linkLocalFromMac(config.gatewayMac);
     this.gatewayId = ipv6Id(this.gateway)!;
+    this.gatewayLinkLocalId = ipv6Id(this.gatewayLinkLocal)!;
+    this.allDhcpServersId = ipv6Id(ALL_DHCP_SERVERS)!;
     this.prefix = config.containerAddress6;
   }
 
@@ -172,7 +184,9 @@ export class Ipv6Layer implements Ipv4Sender {
       this.icmp?.input(info, payload, now);
       return;
     }
-    if (unspecified || isIpv6Multicast(dst)) {
+    // RFC 8415 section 7.1: DHCPv6 clients multicast to All_DHCP_Relay_Agents_and_Servers.
+    const toDhcp = upper.protocol === Ipv6NextHeader.UDP && ipv6Equals(dst, ALL_DHCP_SERVERS);
+    if (unspecified || (isIpv6Multicast(dst) && !toDhcp)) {
       this.counters.drop("ipv6-bad-address");
       return;
     }
@@ -203,7 +217,7 @@ export class Ipv6Layer implements Ipv4Sender {
     }
     const datagram: Ipv4Datagram = {
       src: srcId,
-      dst: ipv6Equals(dst, this.gatewayLinkLocal) ? this.gatewayId : dstId,
+      dst: dstId,
       protocol: upper.protocol,
       ttl: p.hopLimit,
       payload,
@@ -212,15 +226,50 @@ export class Ipv6Layer implements Ipv4Sender {
     protocol.input(datagram, now);
   }
 
-  /** Ipv4Sender for the transports: sends from id `src` to id `dst`. */
-  sendIpv4(src: number, dst: number, protocol: number, payload: Uint8Array): void {
+  /**
+   * Ipv4Sender for the transports: sends from id `src` to id `dst`. A TCP
+   * segment larger than the MTU (one built for segmentation offload, which
+   * the link does for IPv4 only) is cut here into MTU-sized segments.
+   */
+  sendIpv4(src: number, dst: number, protocol: number, payload: Uint8Array, _gso?: number): void {
     const s = ipv6FromId(src);
     const d = ipv6FromId(dst);
     if (s === undefined || d === undefined) {
       this.counters.drop("ipv6-unknown-id");
       return;
     }
+    if (protocol === Ipv6NextHeader.TCP && IPV6_HEADER_LEN + payload.length > this.config.mtu) {
+      this.segment(s, d, payload);
+      return;
+    }
     this.send(s, d, protocol, payload, DEFAULT_HOP_LIMIT);
+  }
+
+  /** Software segmentation: copies of the header with advancing sequence numbers, FIN and PSH last. */
+  private segment(src: Uint8Array, dst: Uint8Array, tcp: Uint8Array): void {
+    const hlen = (tcp[12]! >> 4) * 4;
+    const mss = this.config.mtu - IPV6_HEADER_LEN - hlen;
+    if (hlen < 20 || hlen > tcp.length || mss <= 0) {
+      this.counters.drop("ipv6-too-big");
+      return;
+    }
+    const seq0 = ((tcp[4]! << 24) | (tcp[5]! << 16) | (tcp[6]! << 8) | tcp[7]!) >>> 0;
+    const data = tcp.subarray(hlen);
+    const seg = new Uint8Array(hlen + Math.min(mss, data.length));
+    for (let off = 0; off < data.length; off += mss) {
+      const n = Math.min(mss, data.length - off);
+      const piece = seg.subarray(0, hlen + n);
+      piece.set(tcp.subarray(0, hlen));
+      const seq = (seq0 + off) >>> 0;
+      piece[4] = seq >>> 24;
+      piece[5] = seq >>> 16;
+      piece[6] = seq >>> 8;
+      piece[7] = seq;
+      if (off + n < data.length) piece[13]! &= ~0x09; // FIN and PSH only on the last piece
+      piece.set(data.subarray(off, off + n), hlen);
+      this.counters.count("ipv6-tcp-segmented");
+      this.send(src, dst, Ipv6NextHeader.TCP, piece, DEFAULT_HOP_LIMIT);
+    }
   }
 
   /** Sends `payload` (complete, checksummed) from `src` to `dst` with next header `nh`. */
@@ -327,8 +376,8 @@ export class Ipv6Layer implements Ipv4Sender {
 
   private listensTo(dst: Uint8Array): boolean {
     // RFC 4291 section 2.8: a router listens to all-nodes, all-routers and its solicited-node groups.
-    if (dst[1] === 0x02 && dst[15] === 1 && dst[11] === 0) return true; // ff02::1
-    if (dst[1] === 0x02 && dst[15] === 2 && dst[11] === 0) return true; // ff02::2
+    if (ipv6Equals(dst, IPV6_ALL_NODES) || ipv6Equals(dst, IPV6_ALL_ROUTERS)) return true;
+    if (ipv6Equals(dst, ALL_DHCP_SERVERS)) return true;
     return ipv6Equals(dst, solicitedNodeAddress(this.gateway)) ||
       ipv6Equals(dst, solicitedNodeAddress(this.gatewayLinkLocal));
   }

@@ -63,8 +63,8 @@ export class UdpProtocol implements TransportProtocol, UdpSink {
   private readonly services = new Map<number, UdpService>();
   private scratch = new Uint8Array(2048);
   private readonly broadcast: number;
-  /** The IPv6 gateway's interned id (set by the stack): its bound services answer too. */
-  gatewayId6 = -1;
+  /** The IPv6 gateway's addresses as interned ids (set by the stack): its bound services answer too. */
+  readonly gatewayIds6: Set<number> = new Set();
 
   /**
    * Creates the protocol; `forwarder` gets datagrams for the outside. `ip` and
@@ -101,7 +101,7 @@ export class UdpProtocol implements TransportProtocol, UdpSink {
       payload: p.payload,
     };
     const toBroadcast = d.dst === IPV4_BROADCAST || d.dst === this.broadcast;
-    if (toBroadcast || d.dst === this.config.gatewayAddress || d.dst === this.gatewayId6) {
+    if (toBroadcast || d.dst === this.config.gatewayAddress || this.gatewayIds6.has(d.dst)) {
       const service = this.services.get(dstPort);
       if (service !== undefined) {
         this.counters.count("udp-service");
