@@ -9,6 +9,11 @@
 // an ICMP echo hook and a DNS resolver; their replies may arrive at any time
 // and are sent at once, stamped with the latest time the stack has seen.
 // `receive` never throws: malformed frames are counted by reason.
+//
+// IPv6 runs beside IPv4 on the same interface: its own layer (neighbour
+// cache, ICMPv6 with NDP and router advertisements, DHCPv6) but the same TCP
+// and UDP objects, which see IPv6 addresses as interned ids above 2^32
+// (wire/ipv6_address.ts); `ipv4` routes their output by that range.
 
 import { DEFAULT_NETWORK_CONFIG, type NetworkConfig } from "./config.ts";
 import { Counters, type CounterSnapshot } from "./iface/counters.ts";

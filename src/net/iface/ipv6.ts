@@ -8,8 +8,9 @@
 // multicast groups a router listens on, or to a global unicast destination
 // elsewhere (forwarded: the host bridges). Hop-by-hop and destination
 // options headers are skipped (RFC 8200 section 4); fragments are not
-// reassembled (the link MTU is large and the container sets DF-like
-// behaviour anyway: IPv6 never fragments in transit) and are dropped.
+// reassembled but dropped and counted (IPv6 never fragments in transit, and
+// the container's kernel sizes its packets to the link MTU the router
+// advertisement announces). UDP to ff02::1:2 reaches the DHCPv6 server.
 //
 // TCP and UDP are the IPv4 layer's own protocol objects: addresses are
 // handed to them as interned ids (wire/ipv6_address.ts), numbers above

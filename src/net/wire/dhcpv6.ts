@@ -11,34 +11,55 @@ export const DHCPV6_HEADER_LEN = 4;
 
 /** Message types (RFC 8415 section 7.3). */
 export const Dhcpv6MessageType = {
+  /** Solicit: a client looks for servers. */
   SOLICIT: 1,
+  /** Advertise: a server offers. */
   ADVERTISE: 2,
+  /** Request: a client takes the offer. */
   REQUEST: 3,
+  /** Confirm: are my addresses still on this link? */
   CONFIRM: 4,
+  /** Renew: extend, to the server that assigned. */
   RENEW: 5,
+  /** Rebind: extend, to any server. */
   REBIND: 6,
+  /** Reply: the server's answer. */
   REPLY: 7,
+  /** Release: the client gives addresses back. */
   RELEASE: 8,
+  /** Decline: an address is in use. */
   DECLINE: 9,
+  /** Information-request: configuration without addresses. */
   INFORMATION_REQUEST: 11,
 } as const;
 
 /** Option codes (RFC 8415 section 21, RFC 3646 for DNS). */
 export const Dhcpv6Option = {
+  /** Client DUID. */
   CLIENTID: 1,
+  /** Server DUID. */
   SERVERID: 2,
+  /** Identity association for non-temporary addresses. */
   IA_NA: 3,
+  /** An address inside an IA. */
   IAADDR: 5,
+  /** Option request. */
   ORO: 6,
+  /** Status code. */
   STATUS_CODE: 13,
+  /** Rapid commit (two-message exchange). */
   RAPID_COMMIT: 14,
+  /** Recursive DNS servers (RFC 3646). */
   DNS_SERVERS: 23,
 } as const;
 
 /** Status codes (RFC 8415 section 21.13). */
 export const Dhcpv6Status = {
+  /** Success. */
   SUCCESS: 0,
+  /** No addresses available. */
   NO_ADDRS_AVAIL: 2,
+  /** The addresses are not on the link. */
   NOT_ON_LINK: 4,
 } as const;
 
