@@ -315,6 +315,39 @@ Deno.test("network: with --mtu 576 a download arrives byte-exact", async () => {
   }
 });
 
+Deno.test("network: with --mtu 1500, 50 parallel downloads and 30 parallel uploads of 2 MB", async () => {
+  const data = randomBytes(2 * 1024 * 1024);
+  const down = serveTcp(async (conn) => {
+    await readRequestLine(conn);
+    await replyHttp(conn, data);
+  });
+  const uploads: string[] = [];
+  const up = serveTcp(async (conn) => {
+    const got = await readToEnd(conn);
+    uploads.push(await sha256(got));
+    await writeAll(conn, new TextEncoder().encode("stored\n"));
+  });
+  try {
+    const r = await inContainer(
+      `head -c 2097152 /dev/urandom > /tmp/up2 && sha256sum < /tmp/up2 && ` +
+        `for i in $(seq 1 50); do (wget -q -O - http://${GATEWAY}:${down.port}/ | sha256sum) & done; ` +
+        `for i in $(seq 1 30); do nc ${GATEWAY} ${up.port} < /tmp/up2 & done; wait; rm /tmp/up2`,
+      ["--mtu", "1500"],
+    );
+    assert.equal(r.code, 0, describe(r));
+    const [upHash, ...rest] = r.stdout.trim().split("\n");
+    const downHash = `${await sha256(data)}  -`;
+    assert.equal(rest.filter((l) => l === downHash).length, 50, describe(r));
+    assert.equal(rest.filter((l) => l === "stored").length, 30, describe(r));
+    assert.deepEqual(uploads, Array(30).fill(upHash!.split(/\s+/)[0]));
+  } finally {
+    await down.close();
+    await up.close();
+  }
+  assert.deepEqual(down.errors, []);
+  assert.deepEqual(up.errors, []);
+});
+
 Deno.test("network: a host server that closes mid-response is seen as a premature close", async () => {
   const server = serveTcp(async (conn) => {
     await readRequestLine(conn);
