@@ -65,7 +65,9 @@ export class Interface {
     private readonly counters: Counters,
     private readonly ipv4Input: Ipv4Input,
   ) {
-    this.txBuffer = new Uint8Array(ETH_HEADER_LEN + config.mtu);
+    // Room for a whole 64 KiB datagram: TCP segments larger than the MTU go out whole when the
+    // link offloads segmentation.
+    this.txBuffer = new Uint8Array(ETH_HEADER_LEN + Math.max(config.mtu, 0xffff));
     this.broadcast = subnetBroadcast(config);
   }
 

@@ -13,7 +13,7 @@
 // buffer and fragments datagrams larger than the MTU (RFC 791 section 2.3).
 
 import { internetChecksum } from "../wire/checksum.ts";
-import { IPV4_FLAG_MF, IPV4_HEADER_LEN, Ipv4Packet } from "../wire/ipv4.ts";
+import { IPV4_FLAG_DF, IPV4_FLAG_MF, IPV4_HEADER_LEN, Ipv4Packet } from "../wire/ipv4.ts";
 import { ETH_HEADER_LEN } from "../wire/ethernet.ts";
 import { IPV4_BROADCAST } from "../wire/ipv4_address.ts";
 import { MalformedFrame } from "../wire/malformed.ts";
@@ -113,12 +113,19 @@ export class Ipv4Layer implements Ipv4Sender {
    * Sends a datagram to the container (or broadcast): adds a header,
    * fragments to the MTU and resolves the next hop (Ipv4Sender).
    */
-  sendIpv4(src: number, dst: number, protocol: number, payload: Uint8Array): void {
-    this.send(src, dst, protocol, payload, DEFAULT_TTL);
+  sendIpv4(src: number, dst: number, protocol: number, payload: Uint8Array, gsoSize = 0): void {
+    this.send(src, dst, protocol, payload, DEFAULT_TTL, gsoSize);
   }
 
   /** Like {@link sendIpv4} with an explicit TTL. */
-  send(src: number, dst: number, protocol: number, payload: Uint8Array, ttl: number): void {
+  send(
+    src: number,
+    dst: number,
+    protocol: number,
+    payload: Uint8Array,
+    ttl: number,
+    gsoSize = 0,
+  ): void {
     const mtu = this.config.mtu;
     const maxData = mtu - IPV4_HEADER_LEN;
     if (payload.length > 0xffff - IPV4_HEADER_LEN) {
@@ -127,8 +134,10 @@ export class Ipv4Layer implements Ipv4Sender {
     }
     const ident = this.ident = (this.ident + 1) & 0xffff;
     const buf = this.iface.txBuffer;
-    if (payload.length <= maxData) {
-      this.writeHeader(src, dst, protocol, ttl, ident, payload.length, 0);
+    // A TSO segment goes whole with DF set; the link cuts it (virtio 1.2 5.1.6.2).
+    const whole = gsoSize > 0 && ETH_HEADER_LEN + IPV4_HEADER_LEN + payload.length <= buf.length;
+    if (payload.length <= maxData || whole) {
+      this.writeHeader(src, dst, protocol, ttl, ident, payload.length, whole ? IPV4_FLAG_DF : 0);
       buf.set(payload, ETH_HEADER_LEN + IPV4_HEADER_LEN);
       this.iface.transmitIpv4(ETH_HEADER_LEN + IPV4_HEADER_LEN + payload.length, dst, this.now);
       this.counters.count("ipv4-sent");

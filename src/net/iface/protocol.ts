@@ -23,9 +23,17 @@ export interface Ipv4Sender {
   /**
    * Sends `payload` (a complete transport header plus data, checksum already
    * filled in) from `src` to `dst`. The IP layer adds the header, resolves the
-   * next hop and fragments if needed. The payload may be reused after the call.
+   * next hop and fragments if needed. The payload may be reused after the call. `gsoSize` > 0
+   * marks a TCP segment larger than the MTU that goes whole, unfragmented, for the link to cut
+   * into `gsoSize`-byte segments (TCP segmentation offload).
    */
-  sendIpv4(src: number, dst: number, protocol: number, payload: Uint8Array): void;
+  sendIpv4(
+    src: number,
+    dst: number,
+    protocol: number,
+    payload: Uint8Array,
+    gsoSize?: number,
+  ): void;
 }
 
 /**

@@ -59,14 +59,22 @@ export interface TcpSettings {
   synRetries: number;
   /** Delayed-ACK timeout (RFC 9293 3.8.6.3, at most 500); 0 acknowledges every segment at once. */
   delayedAck: number;
+  /**
+   * The largest segment handed to the link when it cuts segments to the MSS itself (TCP
+   * segmentation offload); 0 keeps every segment within the MSS.
+   */
+  tsoSize: number;
 }
 
 /** What a connection needs from the layer that owns it. */
 export interface TcpHost {
   /** The shared output buffer for one segment. */
   readonly out: Uint8Array;
-  /** Sends a complete segment (checksum filled). */
-  send(src: number, dst: number, segment: Uint8Array): void;
+  /**
+   * Sends a complete segment (checksum filled); `gsoSize` > 0 marks one larger than the MSS, for
+   * the link to cut into `gsoSize`-byte segments.
+   */
+  send(src: number, dst: number, segment: Uint8Array, gsoSize?: number): void;
   /** Fills the checksum: in full, or only the pseudo-header sum when the link offloads it. */
   fillChecksum(segment: Uint8Array, src: number, dst: number): void;
   /** Forgets a closed connection. */
@@ -850,7 +858,7 @@ export class TcpConnection {
         const avail = ring.length - off;
         const usable = window - flight;
         if (avail > 0) {
-          const n = Math.min(avail, usable, this.#sendMss);
+          const n = Math.min(avail, usable, this.#maxSegment());
           if (n <= 0) break;
           // RFC 9293 3.8.6.2.1 sender SWS avoidance: full segment, all data, half the max
           // window, or nothing in flight.
@@ -895,6 +903,13 @@ export class TcpConnection {
         }
       } else this.#persistAt = NONE;
     }
+  }
+
+  /** The most data one segment may carry: the MSS, or a multiple of it with TSO. */
+  #maxSegment(): number {
+    const tso = this.#cfg.tsoSize;
+    const mss = this.#sendMss;
+    return tso > mss ? tso - tso % mss : mss;
   }
 
   /** Sends `n` new bytes (and/or FIN) at SND.NXT and advances it. */
@@ -968,7 +983,8 @@ export class TcpConnection {
       if (seqGt(right, this.#lastAdvRight) || syn) this.#lastAdvRight = right;
     }
     this.stats.segmentsSent++;
-    this.#host.send(this.localAddr, this.remoteAddr, segment);
+    const gso = n > this.#sendMss ? this.#sendMss : 0;
+    this.#host.send(this.localAddr, this.remoteAddr, segment, gso);
   }
 
   #advertisedWindow(): number {

@@ -110,6 +110,7 @@ const DEFAULTS: TcpSettings = {
   maxRetries: 12,
   synRetries: 5,
   delayedAck: 0,
+  tsoSize: 0,
 };
 
 /**
@@ -164,10 +165,11 @@ export class TcpLayer implements TransportProtocol {
     this.#wake = wake;
     this.#maxHalfOpen = maxHalfOpen ?? 128;
     this.#isn = isn ?? randomIsn;
-    const out = new Uint8Array(TCP_MAX_HEADER_LEN + settings.mss);
+    const out = new Uint8Array(TCP_MAX_HEADER_LEN + Math.max(settings.mss, settings.tsoSize));
     this.#host = {
       out,
-      send: (src, dst, segment) => this.#sender.sendIpv4(src, dst, TCP_PROTOCOL, segment),
+      send: (src, dst, segment, gsoSize) =>
+        this.#sender.sendIpv4(src, dst, TCP_PROTOCOL, segment, gsoSize),
       remove: (conn) => this.#remove(conn),
       fillChecksum: checksumOffload === true ? fillTcpPseudoChecksum : fillTcpChecksum,
       now: 0,
