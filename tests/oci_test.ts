@@ -297,14 +297,25 @@ Deno.test("runtime.md: state carries the bundle's annotations", async () => {
   }
 });
 
-Deno.test("runtime.md: create with --pid-file writes the container's pid", async () => {
-  const dir = await bundle(config("exit 0"));
+Deno.test("runc: --pid-file names the process holding the container, which passes signals on", async () => {
+  const dir = await bundle(
+    config("trap 'echo got-usr1 > /tmp/pidfile-usr1; exit 0' USR1; while :; do sleep 0.05; done"),
+  );
   try {
     assert.equal((await create("pidf1", dir, ["--pid-file", `${dir}/pid`])).code, 0);
-    const s = await state("pidf1");
-    assert.equal(Number(await Deno.readTextFile(`${dir}/pid`)), s.pid);
+    const holder = Number(await Deno.readTextFile(`${dir}/pid`));
+    assert.ok(alive(holder));
+    assert.equal((await oci(["start", "pidf1"])).code, 0);
+    for (let i = 0; i < 200 && !exists(rootFile("pidfile-usr1")); i++) {
+      if (alive(holder)) Deno.kill(holder, "SIGUSR1");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(exists(rootFile("pidfile-usr1")));
+    await eventually(() => !alive(holder), "the holder to exit with the container");
+    assert.equal((await state("pidf1")).status, "stopped");
   } finally {
     await cleanup("pidf1");
+    await Deno.remove(rootFile("pidfile-usr1")).catch(() => {});
   }
 });
 

@@ -38,7 +38,7 @@ Commands:
   delete [--force] ID                    remove a stopped container
   run [--bundle DIR] [--pid-file F] [--console-socket S] ID
                                          create, start and wait; exit with its status
-  exec [--cwd D] [-e K=V] [-u UID[:GID]] [--process F] ID CMD [ARG...]
+  exec [--cwd D] [-e K=V] [-u UID[:GID]] [--process F] [--pid-file F] [-d] ID CMD...
                                          run another process in a running container
   list [--format table|json]             the containers under the state root
   features                               what this runtime supports, as JSON
@@ -296,7 +296,14 @@ async function dispatch(g: Globals, command: string, args: string[], all: readon
 
 /** `exec [OPTION...] ID CMD [ARG...]`: options end at the container id. */
 async function execCommand(store: StateStore, args: string[]): Promise<number> {
-  const request: ExecRequest = { args: [], env: [], cwd: null, user: null };
+  const request: ExecRequest = {
+    args: [],
+    env: [],
+    cwd: null,
+    user: null,
+    pidFile: null,
+    detach: false,
+  };
   let id: string | null = null;
   let process: string | null = null;
   for (let i = 0; i < args.length; i++) {
@@ -342,14 +349,18 @@ async function execCommand(store: StateStore, args: string[]): Promise<number> {
       case "-p":
         process = value();
         break;
-      case "--tty":
-      case "-t":
+      case "--pid-file":
+        request.pidFile = resolve(value());
+        break;
       case "--detach":
       case "-d":
+        request.detach = true;
+        break;
+      case "--tty":
+      case "-t":
       case "--console-socket":
       case "--preserve-fds":
         throw new UsageError(`exec ${name} is not supported`);
-      case "--pid-file":
       case "--cap":
       case "--apparmor":
       case "--process-label":

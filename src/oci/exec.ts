@@ -9,10 +9,11 @@
 // children, so it forks once more: the grandchild takes the working directory,
 // the user, the capability bounding set and sets of config.json, no_new_privs
 // and the seccomp filter, and executes the program. The child waits for it and
-// exits with its status, which this process returns. Setup failures are
-// written to stderr as one sentence by the child (exit status 125; 127 when
-// the program is not found). Left out: a terminal (`--tty`), detaching, and
-// extra descriptors.
+// exits with its status, which this process returns (with --detach it
+// returns at once and the child outlives it, for a subreaper such as conmon
+// to reap). Setup failures are written to stderr as one sentence by the child
+// (exit status 125; 127 when the program is not found). Left out: a terminal
+// (`--tty`) and extra descriptors.
 
 import {
   capset,
@@ -52,6 +53,13 @@ export interface ExecRequest {
   cwd: string | null;
   /** Uid and gid inside the container, or null for process.user. */
   user: { uid: number; gid: number } | null;
+  /** Where to write the pid of the process that ends with the program's status, or null. */
+  pidFile: string | null;
+  /**
+   * Return at once instead of waiting: the process then outlives this one and is reparented
+   * (to a subreaper such as conmon, which reaps it and gets the program's status).
+   */
+  detach: boolean;
 }
 
 /** Namespaces in the order they are joined; the user namespace first, the mount one last. */
@@ -144,9 +152,23 @@ export async function execInContainer(
     throw e;
   }
   if (child === 0) {
-    joinAndRun(fds, parent, { args: request.args, env, cwd, user, groups, capabilities, seccomp });
+    joinAndRun(fds, request.detach ? null : parent, {
+      args: request.args,
+      env,
+      cwd,
+      user,
+      groups,
+      capabilities,
+      seccomp,
+    });
   }
   for (const [fd] of fds) close(fd);
+  if (request.pidFile !== null) {
+    const tmp = `${request.pidFile}.${Deno.pid}.tmp`;
+    Deno.writeTextFileSync(tmp, String(child));
+    Deno.renameSync(tmp, request.pidFile);
+  }
+  if (request.detach) return 0;
   const forward: [Deno.Signal, () => void][] = (
     [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as const
   ).map(([name, n]) => [name, () => void kill(child, n)]);
@@ -169,11 +191,13 @@ interface Prepared {
   seccomp: Uint8Array | null;
 }
 
-/** The forked child: synchronous calls only. Never returns. */
-function joinAndRun(fds: [number, number, string][], parent: number, p: Prepared): never {
+/** The forked child: synchronous calls only; `parent` null when detached. Never returns. */
+function joinAndRun(fds: [number, number, string][], parent: number | null, p: Prepared): never {
   try {
-    prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL));
-    if (getppid() !== parent) exitNow(125);
+    if (parent !== null) {
+      prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL));
+      if (getppid() !== parent) exitNow(125);
+    }
     for (const [fd, flag, path] of fds) setns(fd, flag, path);
     for (const [fd] of fds) close(fd);
   } catch (e) {
@@ -197,10 +221,18 @@ function joinAndRun(fds: [number, number, string][], parent: number, p: Prepared
   }
 }
 
+function setgroupsDenied(): boolean {
+  try {
+    return Deno.readTextFileSync("/proc/self/setgroups").trim() === "deny";
+  } catch {
+    return false;
+  }
+}
+
 function runProgram(p: Prepared): never {
   let where = "set the parent death signal";
   try {
-    prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL));
+    prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL)); // dies with the child that reports its status
     where = `change directory to ${p.cwd}`;
     chdir(p.cwd);
     where = "limit the capability bounding set";
@@ -213,7 +245,13 @@ function runProgram(p: Prepared): never {
       }
     }
     where = `switch to user ${p.user.uid}:${p.user.gid}`;
-    setgroups(p.groups);
+    try {
+      setgroups(p.groups);
+    } catch (e) {
+      // A user namespace with one id and setgroups denied (e.g. inside rootless podman's):
+      // only the groups the process already has are possible.
+      if (!(e instanceof SyscallError) || e.errno !== 1 || !setgroupsDenied()) throw e;
+    }
     setgid(p.user.gid);
     if (p.user.uid !== 0) prctl(PR.SET_KEEPCAPS, 1n);
     setuid(p.user.uid);

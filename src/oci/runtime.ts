@@ -9,7 +9,10 @@
 // createRuntime hooks, records "created" with INIT's pid, and waits: when
 // `start` reads the gate, INIT executes and the monitor records "running"; when
 // INIT ends, "stopped" with its exit status; then it exits. `create` waits until
-// the record says created (or carries the error to print). `run` does all of
+// the record says created (or carries the error to print), and writes the
+// monitor's pid to --pid-file: the monitor, not INIT, is what a supervisor
+// such as conmon can reap (it is reparented to it); it exits with INIT's
+// status and passes signals on to INIT. `run` does all of
 // this in one process, in the foreground. `kill` signals INIT's pid directly,
 // `delete` removes a stopped container's record (and with --force kills INIT
 // and the monitor first). Status changes are written only by the monitor (or
@@ -50,7 +53,12 @@ import {
 export interface CreateOptions {
   /** Absolute path of the bundle. */
   bundle: string;
-  /** Where to write INIT's pid, or null. */
+  /**
+   * Where to write the pid of the process that holds the container (the monitor, or `run`
+   * itself), or null. That process lives as long as INIT, passes signals on to it and exits
+   * with its status, so a supervisor that reaps it (conmon, a containerd shim) gets the
+   * container's exit status, as it would reaping runc's INIT. `state` gives INIT's own pid.
+   */
   pidFile: string | null;
   /** A unix socket to send the pty master to, or null. */
   consoleSocket: string | null;
@@ -72,6 +80,16 @@ export class OciRunError extends Error {
 interface MonitorRequest {
   consoleSocket: string | null;
 }
+
+/** Signals the monitor (or `run`) passes on to INIT. */
+const FORWARDED_SIGNALS = [
+  ["SIGHUP", 1],
+  ["SIGINT", 2],
+  ["SIGQUIT", 3],
+  ["SIGUSR1", 10],
+  ["SIGUSR2", 12],
+  ["SIGTERM", 15],
+] as const;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -225,7 +243,7 @@ export async function createContainer(
   for (;;) {
     const r = store.readRaw(id);
     if (r !== null && r.status === "created") {
-      writePidFile(o.pidFile, r.pid);
+      writePidFile(o.pidFile, r.monitor.pid);
       child.unref();
       return;
     }
@@ -244,8 +262,9 @@ export async function createContainer(
 
 /**
  * The monitor (`__monitor ID`) and `run`: holds the container from its start to its end. With
- * `foreground`, it also starts INIT, relays a terminal, forwards signals and returns INIT's
- * exit status; otherwise it returns 0 once INIT has ended and the record says so.
+ * `foreground`, it also starts INIT, relays a terminal and forwards signals. Returns INIT's
+ * exit status (128+N for signal N) once INIT has ended and the record says so, so that a
+ * subreaper that adopts the monitor (conmon) sees the container's status as the monitor's.
  */
 export async function holdContainer(
   store: StateStore,
@@ -310,20 +329,22 @@ export async function holdContainer(
   }
   store.write(record);
 
+  // Signals sent to this process (by a supervisor holding the pid file) go to INIT.
   const forwarded: [Deno.Signal, () => void][] = [];
+  for (const [name, n] of FORWARDED_SIGNALS) {
+    const fn = () => void running.kill(n);
+    Deno.addSignalListener(name, fn);
+    forwarded.push([name, fn]);
+  }
   let relay: Promise<void> = Promise.resolve();
   if (foreground) {
-    writePidFile(foreground.pidFile, running.pid);
-    for (const [name, n] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as const) {
-      const fn = () => void running.kill(n);
-      Deno.addSignalListener(name, fn);
-      forwarded.push([name, fn]);
-    }
+    writePidFile(foreground.pidFile, Deno.pid);
     try {
       await openGate(store.gate(id), running.pid);
     } catch (e) {
       const late = await Promise.race([running.lateFailure, status.then(() => null)]);
       await abort(late ?? (e as Error).message);
+      for (const [name, fn] of forwarded) Deno.removeSignalListener(name, fn);
       return (await status).code ?? 125;
     }
   }
@@ -351,7 +372,7 @@ export async function holdContainer(
     record = { ...record, status: "stopped", exitCode: code };
     store.write(record);
   }
-  return foreground ? code : 0;
+  return code;
 }
 
 /** Prints a warning on stderr (and to the log, through the CLI's console hook). */
