@@ -337,6 +337,29 @@ Deno.test("runc: list shows the containers as a table and as JSON", async () => 
   }
 });
 
+Deno.test("runc: spec writes a config.json that runs as it is, rootless or not", async () => {
+  for (const flags of [["--rootless"], []]) {
+    const dir = await bundle({});
+    await Deno.remove(`${dir}/config.json`);
+    const r = await oci(["spec", ...flags, "--bundle", dir]);
+    assert.equal(r.code, 0, r.stderr);
+    const cfg = JSON.parse(await Deno.readTextFile(`${dir}/config.json`)) as {
+      process: { terminal: boolean; args: string[] };
+    };
+    assert.deepEqual(cfg.process.args, ["sh"]);
+    cfg.process.terminal = false;
+    cfg.process.args = ["sh", "-c", "hostname; grep CapBnd /proc/self/status"];
+    await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(cfg));
+    await Deno.symlink(root, `${dir}/rootfs`);
+    const run = await oci(["run", "-b", dir, "spec1"]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, "paranoid\nCapBnd:\t0000000020000420\n"); // AUDIT_WRITE KILL NET_BIND_SERVICE
+    const again = await oci(["spec", "--bundle", dir]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /config\.json" already exists: remove it first/);
+  }
+});
+
 Deno.test("config.md: process.args and process.env are exactly what the program gets", async () => {
   const dir = await bundle(
     config("", {

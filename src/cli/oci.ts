@@ -57,6 +57,8 @@ interface Globals {
   logFormat: "text" | "json";
   /** The global arguments as given, for the monitor's command line. */
   args: string[];
+  /** Notes about ignored options, written to the log. */
+  notes: string[];
 }
 
 class UsageError extends Error {
@@ -67,7 +69,13 @@ class UsageError extends Error {
 }
 
 function parseGlobals(args: readonly string[]): { globals: Globals; rest: string[] } {
-  const globals: Globals = { root: defaultStateRoot(), log: null, logFormat: "text", args: [] };
+  const globals: Globals = {
+    root: defaultStateRoot(),
+    log: null,
+    logFormat: "text",
+    args: [],
+    notes: [],
+  };
   let i = 0;
   const value = (name: string, inline: string | undefined): string => {
     if (inline !== undefined) return inline;
@@ -100,6 +108,8 @@ function parseGlobals(args: readonly string[]): { globals: Globals; rest: string
         break;
       }
       case "--systemd-cgroup":
+        globals.notes.push("--systemd-cgroup is ignored: paranoid uses no cgroup manager");
+        break;
       case "--debug":
       case "--rootless":
         if (
@@ -431,10 +441,17 @@ export async function ociCommand(
   args: readonly string[],
   all: readonly string[],
 ): Promise<number> {
-  let g: Globals = { root: defaultStateRoot(), log: null, logFormat: "text", args: [] };
+  let g: Globals = {
+    root: defaultStateRoot(),
+    log: null,
+    logFormat: "text",
+    args: [],
+    notes: [],
+  };
   try {
     const parsed = parseGlobals(args);
     g = parsed.globals;
+    for (const note of g.notes) logLine(g, "warning", note);
     const [command, ...rest] = parsed.rest;
     if (command === undefined || command === "--help" || command === "help") {
       console.log(OCI_USAGE);
