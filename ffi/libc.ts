@@ -130,13 +130,20 @@ export const LIBC_SYMBOLS = {
   // int statvfs(const char *path, struct statvfs *buf)
   statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
   // int poll(struct pollfd *fds, nfds_t nfds, int timeout), on the thread pool
-  pollAsync: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  pollAsync: {
+    name: "poll",
+    parameters: ["buffer", "u64", "i32"],
+    result: "i32",
+    nonblocking: true,
+  },
   // int eventfd(unsigned int initval, int flags)
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   // ssize_t sendto(int sockfd, const void *buf, size_t len, int flags, const struct sockaddr *dest_addr, socklen_t addrlen)
   sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
   // ssize_t recvfrom(int sockfd, void *buf, size_t len, int flags, struct sockaddr *src_addr, socklen_t *addrlen)
   recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"], result: "isize" },
+  // long syscall(long number, long a1, long a2, long a3): for calls glibc does not wrap (keyctl)
+  syscall3: { name: "syscall", parameters: ["i64", "i64", "i64", "i64"], result: "i64" },
   // int isatty(int fd)
   isatty: { parameters: ["i32"], result: "i32" },
   // int *__errno_location(void)

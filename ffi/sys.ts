@@ -514,3 +514,20 @@ export function eventFd(): number {
 
 /** Errno values the non-blocking paths look for. */
 export const EAGAIN = 11;
+
+/** keyctl(2)'s number on this machine's architecture. */
+const SYS_KEYCTL = Deno.build.arch === "aarch64" ? 219n : 250n;
+const KEYCTL_JOIN_SESSION_KEYRING = 1n;
+
+/**
+ * Joins a new anonymous session keyring (keyctl(KEYCTL_JOIN_SESSION_KEYRING,
+ * NULL)), so that the process no longer shares its parent's session keys.
+ * Returns false where the kernel has no keyrings (ENOSYS).
+ */
+export function joinNewSessionKeyring(): boolean {
+  const r = libc.syscall3(SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, 0n, 0n);
+  if (r >= 0n) return true;
+  const errno = lastErrno();
+  if (errno === 38) return false;
+  throw new SyscallError("keyctl", errno, "KEYCTL_JOIN_SESSION_KEYRING");
+}

@@ -58,7 +58,7 @@ run_suite() {
     --ignore=dist,node_modules 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   local summary passed failed
-  summary=$(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -E '^(ok|FAILED) \|' | tail -n 1)
+  summary=$(tr -d '\000' <"$log" | sed 's/\x1b\[[0-9;]*m//g' | grep -a -E '^(ok|FAILED) \|' | tail -n 1)
   passed=$(sed -E 's/.* ([0-9]+) passed.*/\1/' <<<"$summary")
   failed=$(sed -E 's/.*\| ([0-9]+) failed.*/\1/' <<<"$summary")
   rm -f "$log"

@@ -310,16 +310,31 @@ Deno.test("container: a pty session through script(1) gets a terminal and a logi
     stderr: "piped",
     env: { TERM: "dumb" },
   }).spawn();
+  // A guard, not a timing assertion: a hung session must end the test, not the suite.
+  const guard = setTimeout(() => child.kill("SIGKILL"), 60_000);
   const w = child.stdin.getWriter();
+  const reader = child.stdout.getReader();
+  let text = "";
+  // Type only once the shell has printed its prompt: input sent before the
+  // terminal goes raw may be flushed, as on a real terminal.
+  while (!/[#$] /.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
   await w.write(new TextEncoder().encode("tty; echo sum-$((40+2)); exit\n"));
-  const out = await child.output().catch(async () => {
-    throw new Error("script failed");
-  });
-  await w.close().catch(() => {});
-  const text = new TextDecoder().decode(out.stdout);
+  await w.close();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  const status = await child.status;
+  clearTimeout(guard);
+  await child.stderr.cancel();
   assert.match(text, /\/dev\/pts\/0/);
   assert.match(text, /sum-42/);
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  assert.equal(status.code, 0);
 });
 
 Deno.test("container: each failure is one sentence naming the step, the errno and the path", async () => {

@@ -4,6 +4,7 @@ import { ensureSingleThreaded } from "../container/single_thread.ts";
 import { buildSpec } from "../container/options.ts";
 import { ContainerStartError, startContainer } from "../container/process/host.ts";
 import { CONTROL_PREFIX, decodeSpawnOptions, SPAWN_ENV } from "../container/helper_spawn.ts";
+import { readableFromFd } from "../container/streams.ts";
 
 const encoder = new TextEncoder();
 
@@ -20,19 +21,27 @@ export async function runSpawnHelper(reexecArgs: readonly string[]): Promise<num
     Deno.stderr.writeSync(encoder.encode(CONTROL_PREFIX + line + "\n"));
   try {
     const { spec } = buildSpec(options);
+    // INIT's stderr goes through a pipe so that the control line is surely first on ours.
     const running = await startContainer(spec, {
       stdin: "inherit",
       stdout: "inherit",
-      stderr: "inherit",
+      stderr: "piped",
     });
     control(`started:${running.pid}`);
+    const copied = readableFromFd(running.pipes.stderr!).pipeTo(Deno.stderr.writable, {
+      preventClose: true,
+    });
     const forward = (n: number) => () => running.kill(n);
-    const signals: [Deno.Signal, number][] = [["SIGTERM", 15], ["SIGINT", 2], ["SIGHUP", 1], [
-      "SIGUSR1",
-      10,
-    ], ["SIGUSR2", 12]];
+    const signals: [Deno.Signal, number][] = [
+      ["SIGTERM", 15],
+      ["SIGINT", 2],
+      ["SIGHUP", 1],
+      ["SIGUSR1", 10],
+      ["SIGUSR2", 12],
+    ];
     for (const [s, n] of signals) Deno.addSignalListener(s, forward(n));
     const status = await running.status;
+    await copied.catch(() => {});
     return status.signal !== null ? 128 + status.signal : status.code ?? 0;
   } catch (e) {
     const failure = e instanceof ContainerStartError

@@ -72,7 +72,8 @@ export async function ensureDefaultRootfs(): Promise<string> {
     // build it
   }
   await Deno.mkdir(base, { recursive: true });
-  const tmp = await Deno.makeTempDir({ dir: base, prefix: ".build-" });
+  await sweepAbandonedBuilds(base);
+  const tmp = await Deno.makeTempDir({ dir: base, prefix: `.build-${Deno.pid}-` });
   try {
     await Deno.chmod(tmp, 0o755);
     for (
@@ -145,5 +146,17 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Removes builds left by starts that were killed mid-build (their pid, in the name, is gone). */
+async function sweepAbandonedBuilds(base: string): Promise<void> {
+  for await (const e of Deno.readDir(base)) {
+    const m = /^\.build-(\d+)-/.exec(e.name);
+    if (!m && !e.name.startsWith(".build-")) continue;
+    const pid = m ? Number(m[1]) : 0;
+    if (pid > 0 && pid !== Deno.pid && (await exists(`/proc/${pid}`))) continue;
+    if (pid === Deno.pid) continue;
+    await Deno.remove(`${base}/${e.name}`, { recursive: true }).catch(() => {});
   }
 }

@@ -7,15 +7,22 @@ export const SINGLE_THREADED_FLAG = "--single-threaded";
 
 /** True when this process has none of V8's platform worker threads. */
 export function isSingleThreaded(): boolean {
+  let tasks: Deno.DirEntry[];
   try {
-    for (const task of Deno.readDirSync("/proc/self/task")) {
-      const name = Deno.readTextFileSync(`/proc/self/task/${task.name}/comm`);
-      if (name.startsWith("V8 DefaultWorke") || name.startsWith("V8 Worker")) return false;
-    }
-    return true;
+    tasks = [...Deno.readDirSync("/proc/self/task")];
   } catch {
     return false;
   }
+  for (const task of tasks) {
+    let name: string;
+    try {
+      name = Deno.readTextFileSync(`/proc/self/task/${task.name}/comm`);
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    if (name.startsWith("V8 DefaultWorke") || name.startsWith("V8 Worker")) return false;
+  }
+  return true;
 }
 
 /** The error a library user sees when forking is not safe in this process. */

@@ -21,6 +21,7 @@ import {
   fork,
   installSeccomp,
   ioctl,
+  joinNewSessionKeyring,
   kill,
   MNT_DETACH,
   mount,
@@ -76,6 +77,8 @@ function setupAndExec(spec: ContainerSpec, sock: number, stdio: Stdio): never {
     : step(`open the start gate ${gate}`, () => open(gate, O.PATH | O.CLOEXEC));
   setupRoot(spec);
   if (spec.hostname !== "") step("set the hostname", () => sethostname(spec.hostname));
+  // The user's session keyring must not be reachable from the container (runc and crun do the same).
+  step("join a fresh session keyring", () => joinNewSessionKeyring());
   step("bring up lo", () => loopbackUp());
   if (spec.network.mode === "tap") {
     const n = spec.network;
@@ -248,7 +251,13 @@ function finishAndExec(
   step(`change directory to ${spec.cwd}`, () => chdir(spec.cwd));
   step("limit the capability bounding set", () => dropBoundingSet(spec.capabilities));
   step(`switch to user ${spec.uid}:${spec.gid}`, () => {
-    setgroups(spec.groups);
+    try {
+      setgroups(spec.groups);
+    } catch (e) {
+      // Where setgroups is denied (one id mapped, or a parent namespace such as
+      // rootless Podman's), the process keeps the groups it has: its own gid only.
+      if (!(e instanceof SyscallError) || e.errno !== 1 || !setgroupsDenied()) throw e;
+    }
     setgid(spec.gid);
     if (spec.uid !== 0) prctl(PR.SET_KEEPCAPS, 1n);
     setuid(spec.uid);
@@ -277,6 +286,14 @@ function finishAndExec(
 }
 
 const CAP_LAST = 63;
+
+function setgroupsDenied(): boolean {
+  try {
+    return Deno.readTextFileSync("/proc/self/setgroups").trim() === "deny";
+  } catch {
+    return false;
+  }
+}
 
 function exists(path: string): boolean {
   try {
