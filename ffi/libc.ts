@@ -144,6 +144,12 @@ export const LIBC_SYMBOLS = {
   recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"], result: "isize" },
   // long syscall(long number, long a1, long a2, long a3): for calls glibc does not wrap (keyctl)
   syscall3: { name: "syscall", parameters: ["i64", "i64", "i64", "i64"], result: "i64" },
+  // int bind(int sockfd, const struct sockaddr *addr, socklen_t addrlen)
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int setsockopt(int sockfd, int level, int optname, const void *optval, socklen_t optlen)
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  // int getsockname(int sockfd, struct sockaddr *addr, socklen_t *addrlen)
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   // int isatty(int fd)
   isatty: { parameters: ["i32"], result: "i32" },
   // int *__errno_location(void)

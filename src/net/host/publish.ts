@@ -12,8 +12,7 @@
 // mapping adds, best effort) reach the container's IPv6 address, a client on
 // `::1` appearing as the gateway's fd00:15::1.
 
-import type dgram from "node:dgram";
-import { loadDgram } from "./dgram.ts";
+import { createSocket, type UdpSocket } from "./udp_socket.ts";
 import type { NetworkConfig } from "../config.ts";
 import type { UdpDatagram, UdpForwarder, UdpSink } from "../iface/udp.ts";
 import { parseIpv4 } from "../wire/ipv4_address.ts";
@@ -110,7 +109,7 @@ async function bindOne(
     tcp.push({ mapping: m, listener: Deno.listen({ hostname: m.hostIp, port: m.hostPort }) });
     return;
   }
-  const socket = (await loadDgram()).createSocket(m.hostIp.includes(":") ? "udp6" : "udp4");
+  const socket = createSocket(m.hostIp.includes(":") ? "udp6" : "udp4");
   await new Promise<void>((resolve, reject) => {
     socket.once("error", reject);
     socket.bind(m.hostPort, m.hostIp, () => {
@@ -126,7 +125,7 @@ async function bindOne(
 
 interface UdpPublished {
   readonly mapping: PortMapping;
-  readonly socket: dgram.Socket;
+  readonly socket: UdpSocket;
 }
 
 /** Idle time after which a published UDP client flow is forgotten. */
@@ -202,7 +201,7 @@ export class PortPublisher {
   wrapUdp(inner: UdpForwarder, config: NetworkConfig): UdpForwarder {
     const flows = new Map<
       string,
-      { socket: dgram.Socket; address: string; port: number; seen: number }
+      { socket: UdpSocket; address: string; port: number; seen: number }
     >();
     let sink: UdpSink | null = null;
     let clock = 0;

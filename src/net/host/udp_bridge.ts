@@ -2,8 +2,8 @@
 //
 // Theory of operation: a flow is the container's (address, port) talking to
 // one destination (address, port). Its first datagram opens a host socket
-// on 0.0.0.0:0, or [::]:0 for IPv6 (node:dgram, since Deno.listenDatagram still needs
-// --unstable-net) and every datagram of the flow is sent from it to the mapped
+// on 0.0.0.0:0, or [::]:0 for IPv6 (an FFI socket with IP_RECVERR, see
+// udp_socket.ts), and every datagram of the flow is sent from it to the mapped
 // destination (`mapDestination`: the gateway is the host's 127.0.0.1, or ::1
 // over IPv6, unless host loopback is disabled; refused destinations get an
 // ICMP port unreachable). Whatever arrives on that socket goes back to the container
@@ -13,8 +13,7 @@
 // recently used being closed to make room. Time is the stack's: the bridge
 // keeps the latest `now` it was given for activity on replies.
 
-import type dgram from "node:dgram";
-import { dgramIfLoaded, loadDgram } from "./dgram.ts";
+import { createSocket, type RemoteInfo, type UdpSocket } from "./udp_socket.ts";
 import { mapDestination, type NetworkConfig } from "../config.ts";
 import type { UdpDatagram, UdpForwarder, UdpSink } from "../iface/udp.ts";
 import { tryParseIpv4 } from "../wire/ipv4_address.ts";
@@ -37,7 +36,9 @@ export const DEFAULT_UDP_MAX_FLOWS = 1024;
 
 interface Flow {
   readonly key: string;
-  readonly socket: dgram.Socket;
+  readonly socket: UdpSocket;
+  /** The last datagram sent, for the ICMP error when the host refuses it. */
+  last: UdpDatagram | null;
   readonly containerIp: number;
   readonly containerPort: number;
   readonly remoteIp: number;
@@ -108,15 +109,6 @@ export class UdpBridge implements UdpForwarder {
   forward(d: UdpDatagram, now: number): void {
     if (now > this.lastNow) this.lastNow = now;
     if (this.closed) return;
-    if (dgramIfLoaded() === null) {
-      // The first datagram loads node:dgram; the few that arrive meanwhile wait for it.
-      if (this.waiting.length < 64) this.waiting.push({ ...d, payload: d.payload.slice() });
-      void loadDgram().then(() => {
-        const waiting = this.waiting.splice(0);
-        for (const w of waiting) this.forward(w, this.lastNow);
-      });
-      return;
-    }
     const hostname = mapDestination(this.config, d.dst);
     if (hostname === null) {
       this.stats.refused++;
@@ -134,6 +126,7 @@ export class UdpBridge implements UdpForwarder {
     }
     flow.lastActive = this.lastNow;
     const copy: UdpDatagram = { ...d, payload: d.payload.slice() };
+    flow.last = copy;
     try {
       flow.socket.send(copy.payload, d.dstPort, hostname, (err) => {
         if (err === null || err === undefined) {
@@ -160,9 +153,6 @@ export class UdpBridge implements UdpForwarder {
     }
   }
 
-  /** Datagrams that arrived before node:dgram was loaded. */
-  private readonly waiting: UdpDatagram[] = [];
-
   /** UdpForwarder: when the least recently used flow goes idle. */
   pollAt(): number | undefined {
     const first = this.flows.values().next();
@@ -184,9 +174,9 @@ export class UdpBridge implements UdpForwarder {
       this.stats.evicted++;
       this.drop(oldest.value);
     }
-    let socket: dgram.Socket;
+    let socket: UdpSocket;
     try {
-      socket = dgramIfLoaded()!.createSocket(isIpv6Id(d.dst) ? "udp6" : "udp4");
+      socket = createSocket(isIpv6Id(d.dst) ? "udp6" : "udp4");
     } catch {
       this.stats.errors++;
       return undefined;
@@ -195,6 +185,7 @@ export class UdpBridge implements UdpForwarder {
     const flow: Flow = {
       key,
       socket,
+      last: null,
       containerIp: d.src,
       containerPort: d.srcPort,
       remoteIp: d.dst,
@@ -204,13 +195,19 @@ export class UdpBridge implements UdpForwarder {
       closed: new Promise<void>((r) => resolveClosed = r),
     };
     socket.on("close", () => resolveClosed());
+    // RFC 1122 4.1.3.3: a port unreachable from the host goes back to the container as one.
+    socket.on("refused", () => {
+      if (flow.last === null || this.flows.get(flow.key) !== flow) return;
+      this.stats.refused++;
+      this.sink?.refused(flow.last);
+    });
     socket.on("error", () => {
       this.stats.errors++;
       this.drop(flow);
     });
     socket.on(
       "message",
-      (data: Uint8Array, from: dgram.RemoteInfo) => this.onMessage(flow, data, from),
+      (data: Uint8Array, from: RemoteInfo) => this.onMessage(flow, data, from),
     );
     // Bound at once so that the first send goes from the wildcard address on an ephemeral port.
     socket.bind(0, isIpv6Id(d.dst) ? "::" : "0.0.0.0");
@@ -219,7 +216,7 @@ export class UdpBridge implements UdpForwarder {
     return flow;
   }
 
-  private onMessage(flow: Flow, data: Uint8Array, from: dgram.RemoteInfo): void {
+  private onMessage(flow: Flow, data: Uint8Array, from: RemoteInfo): void {
     if (this.flows.get(flow.key) !== flow || this.closed) return;
     let src = flow.remoteIp;
     let srcPort = flow.remotePort;

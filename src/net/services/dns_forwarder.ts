@@ -1,7 +1,7 @@
 // The gateway's DNS: forwards queries to upstream resolvers over UDP, SERVFAIL when none answers.
 //
 // Theory of operation: each query goes to the upstreams in order from a
-// fresh host socket (node:dgram) on an ephemeral port (so replies cannot be confused
+// fresh host socket (udp_socket.ts) on an ephemeral port (so replies cannot be confused
 // between queries), waiting `timeoutMs` for a reply whose id matches before
 // moving to the next upstream. When all fail, the answer is a SERVFAIL built
 // from the query (RFC 1035 section 4.1.1). A truncated UDP reply (TC) is
@@ -11,8 +11,7 @@
 // /etc/resolv.conf; loopback stubs such as 127.0.0.53 work because this runs
 // on the host. IPv6 upstreams are skipped.
 
-import type dgram from "node:dgram";
-import { loadDgram } from "../host/dgram.ts";
+import { createSocket, type RemoteInfo, type UdpSocket } from "../host/udp_socket.ts";
 import { buildServfail, DnsMessage } from "../wire/dns.ts";
 import { tryParseIpv4 } from "../wire/ipv4_address.ts";
 
@@ -75,7 +74,7 @@ export class DnsForwarder {
   private readonly timeoutMs: number;
   private readonly maxInFlight: number;
   private inFlight = 0;
-  private readonly open = new Set<dgram.Socket>();
+  private readonly open = new Set<UdpSocket>();
   private closed = false;
 
   /** Creates a forwarder; reads /etc/resolv.conf when no upstreams are given. */
@@ -120,11 +119,10 @@ export class DnsForwarder {
     query: Uint8Array,
     id: number,
   ): Promise<Uint8Array | undefined> {
-    const dgram = await loadDgram();
     return await new Promise((resolve) => {
-      let socket: dgram.Socket;
+      let socket: UdpSocket;
       try {
-        socket = dgram.createSocket("udp4");
+        socket = createSocket("udp4");
       } catch {
         resolve(undefined);
         return;
@@ -142,7 +140,8 @@ export class DnsForwarder {
         resolve(answer);
       });
       socket.on("error", finish);
-      socket.on("message", (data: Uint8Array, from: dgram.RemoteInfo) => {
+      socket.on("refused", finish); // the upstream is not listening: try the next one now
+      socket.on("message", (data: Uint8Array, from: RemoteInfo) => {
         if (from.port !== upstream.port || from.address !== upstream.hostname) return;
         if (data.length < 12 || ((data[0]! << 8) | data[1]!) !== id) return;
         answer = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
