@@ -1,7 +1,7 @@
 // Integration: `paranoid oci` against the runtime-spec's requirements, as the unprivileged user, on a busybox bundle.
 
 import assert from "node:assert/strict";
-import { close, read, receiveMessage } from "../ffi/sys.ts";
+import { close, pollReadable, read, receiveMessage } from "../ffi/sys.ts";
 import { eventually, MAIN, makeBusyboxRoot, paranoid, processesWith } from "./helpers.ts";
 
 const root = await makeBusyboxRoot();
@@ -609,6 +609,8 @@ Deno.test("config.md: process.terminal sends the pty master to --console-socket"
       l.startsWith("socket:") && before.get(fd) !== l
     );
     assert.equal(fresh.length, 1, `new sockets: ${JSON.stringify(fresh)}`);
+    // Deno's sockets are non-blocking: wait until the message is there.
+    await pollReadable([Number(fresh[0]![0])], 30_000);
     const got = receiveMessage(Number(fresh[0]![0]), new Uint8Array(256));
     conn.close();
     assert.equal(got.fds.length, 1);

@@ -1,7 +1,7 @@
 // Integration: `paranoid run IMAGE` pulls from a real registry and runs the image copy-on-write on an overlay.
 
 import assert from "node:assert/strict";
-import { paranoid, type RunResult } from "./helpers.ts";
+import { MAIN, paranoid, type RunResult } from "./helpers.ts";
 import { startRegistry, writeBusyboxLayout } from "./fixtures/registry.ts";
 
 function cli(data: string, args: string[]): Promise<RunResult> {
@@ -53,6 +53,54 @@ Deno.test("run: an image from a real registry runs on an overlay, with its confi
     const dup = await cli(data, ["run", "--name", "web", "-N", ref, "--", "true"]);
     assert.equal(dup.code, 125);
     assert.match(dup.stderr, /web/);
+    // exec joins a running container's namespaces.
+    const bg = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--no-config",
+        MAIN,
+        "run",
+        "--name",
+        "live",
+        "-N",
+        "-h",
+        "livehost",
+        ref,
+        "--",
+        "sh",
+        "-c",
+        "echo up; exec sleep 1000",
+      ],
+      env: { XDG_DATA_HOME: data },
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = bg.stdout.getReader();
+    assert.equal(new TextDecoder().decode((await reader.read()).value), "up\n");
+    const ex = await cli(data, [
+      "exec",
+      "live",
+      "--",
+      "sh",
+      "-c",
+      "hostname; cat /proc/1/cmdline | tr '\\0' ' '; echo; id -u",
+    ]);
+    assert.equal(ex.code, 0, ex.stderr);
+    assert.deepEqual(ex.stdout.trim().split("\n").map((l) => l.trim()), [
+      "livehost",
+      "sleep 1000",
+      "0",
+    ]);
+    const exCode = await cli(data, ["exec", "live", "sh", "-c", "exit 5"]);
+    assert.equal(exCode.code, 5);
+    bg.kill("SIGKILL");
+    await bg.status;
+    await reader.cancel();
+    const gone = await cli(data, ["exec", "live", "--", "true"]);
+    assert.equal(gone.code, 125);
+    assert.match(gone.stderr, /not running/);
+    await cli(data, ["rm", "-f", "live"]);
     const rm = await cli(data, ["rm", "web"]);
     assert.equal(rm.code, 0, rm.stderr);
   } finally {

@@ -30,6 +30,8 @@ export async function cli(args: readonly string[]): Promise<number> {
       return await (await images()).pruneCommand(rest, args);
     case "extract":
       return await (await images()).extractCommand(rest, args);
+    case "exec":
+      return await (await import("./exec.ts")).execCommand(rest, args);
     case "ps":
       return await (await images()).psCommand(rest);
     case "rm":

@@ -1,45 +1,9 @@
 // `exec`: run another process inside a running container, by joining its namespaces.
 //
-// Theory of operation: this process opens INIT's namespaces (/proc/PID/ns/*)
-// and forks (V8 single-threaded, as for starting a container). The child, now
-// single-threaded and limited to synchronous calls, joins the user namespace
-// first (which gives it every capability there, as its owner), then ipc, uts,
-// net, cgroup, pid and mount; joining the mount namespace sets its root and
-// working directory to the container's. A pid namespace applies only to
-// children, so it forks once more: the grandchild takes the working directory,
-// the user, the capability bounding set and sets of config.json, no_new_privs
-// and the seccomp filter, and executes the program. The child waits for it and
-// exits with its status, which this process returns (with --detach it
-// returns at once and the child outlives it, for a subreaper such as conmon
-// to reap). Setup failures are written to stderr as one sentence by the child
-// (exit status 125; 127 when the program is not found). Left out: a terminal
-// (`--tty`) and extra descriptors.
+// The joining itself is src/container/join.ts; this part resolves the container's
+// process.* values from its bundle and checks that it is running.
 
-import {
-  capset,
-  chdir,
-  close,
-  execve,
-  exitNow,
-  fork,
-  getppid,
-  installSeccomp,
-  kill,
-  O,
-  open,
-  PR,
-  prctl,
-  resetSignals,
-  setgid,
-  setgroups,
-  setns,
-  setuid,
-  waitpid,
-  waitpidAsync,
-  writeAll,
-} from "../../ffi/sys.ts";
-import { SyscallError } from "../../ffi/errno.ts";
-import { isSingleThreaded, NotSingleThreadedError } from "../container/single_thread.ts";
+import { joinContainer, JoinError } from "../container/join.ts";
 import { OciStateError, processStart, type StateStore } from "./state.ts";
 import { loadBundle } from "./runtime.ts";
 
@@ -62,47 +26,10 @@ export interface ExecRequest {
   detach: boolean;
 }
 
-/** Namespaces in the order they are joined; the user namespace first, the mount one last. */
-const NAMESPACES = [
-  ["user", 0x10000000],
-  ["ipc", 0x08000000],
-  ["uts", 0x04000000],
-  ["net", 0x40000000],
-  ["cgroup", 0x02000000],
-  ["pid", 0x20000000],
-  ["mnt", 0x00020000],
-] as const;
-
-const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const SIGKILL = 9;
-
 function mergeEnv(base: readonly string[], extra: readonly string[]): string[] {
   const m = new Map<string, string>();
   for (const e of [...base, ...extra]) m.set(e.slice(0, e.indexOf("=")), e);
   return [...m.values()];
-}
-
-function fail(message: string, code: number): never {
-  writeAll(2, new TextEncoder().encode(`paranoid oci: ${message}\n`));
-  exitNow(code);
-}
-
-function describe(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-function resolveProgram(name: string, env: readonly string[]): string | null {
-  if (name.includes("/")) return name;
-  const path = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? DEFAULT_PATH;
-  for (const dir of path.split(":")) {
-    const candidate = `${dir || "."}/${name}`;
-    try {
-      if (Deno.statSync(candidate).isFile) return candidate;
-    } catch {
-      // keep looking
-    }
-  }
-  return null;
 }
 
 /**
@@ -114,7 +41,6 @@ export async function execInContainer(
   id: string,
   request: ExecRequest,
 ): Promise<number> {
-  if (!isSingleThreaded()) throw new NotSingleThreadedError();
   const r = store.load(id);
   if (r.status !== "running") {
     throw new OciStateError(`container "${id}" is not running: its status is "${r.status}"`);
@@ -127,154 +53,21 @@ export async function execInContainer(
   const groups = request.user ? [request.user.gid] : t.overrides.groups;
   const capabilities = t.options.capabilities ?? 0n;
   const seccomp = t.options.seccomp ?? null;
-
-  const fds: [number, number, string][] = [];
   try {
-    for (const [name, flag] of NAMESPACES) {
-      const path = `/proc/${r.pid}/ns/${name}`;
-      fds.push([open(path, O.RDONLY | O.CLOEXEC), flag, path]);
+    return await joinContainer(
+      r.pid,
+      { args: request.args, env, cwd, user, groups, capabilities, seccomp },
+      {
+        stillInit: () => processStart(r.pid) === r.pidStart,
+        pidFile: request.pidFile,
+        detach: request.detach,
+        program: "paranoid oci",
+      },
+    );
+  } catch (e) {
+    if (e instanceof JoinError) {
+      throw new OciStateError(`container "${id}": ${e.message}`);
     }
-  } catch (e) {
-    for (const [fd] of fds) close(fd);
-    throw new OciStateError(`cannot open the namespaces of container "${id}": ${describe(e)}`);
-  }
-  // The namespaces are INIT's only if INIT is still the process recorded.
-  if (processStart(r.pid) !== r.pidStart) {
-    for (const [fd] of fds) close(fd);
-    throw new OciStateError(`container "${id}" is not running`);
-  }
-  const parent = Deno.pid;
-  let child: number;
-  try {
-    child = fork();
-  } catch (e) {
-    for (const [fd] of fds) close(fd);
     throw e;
-  }
-  if (child === 0) {
-    joinAndRun(fds, request.detach ? null : parent, {
-      args: request.args,
-      env,
-      cwd,
-      user,
-      groups,
-      capabilities,
-      seccomp,
-    });
-  }
-  for (const [fd] of fds) close(fd);
-  if (request.pidFile !== null) {
-    const tmp = `${request.pidFile}.${Deno.pid}.tmp`;
-    Deno.writeTextFileSync(tmp, String(child));
-    Deno.renameSync(tmp, request.pidFile);
-  }
-  if (request.detach) return 0;
-  const forward: [Deno.Signal, () => void][] = (
-    [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as const
-  ).map(([name, n]) => [name, () => void kill(child, n)]);
-  for (const [name, fn] of forward) Deno.addSignalListener(name, fn);
-  try {
-    const s = await waitpidAsync(child);
-    return s.signal !== null ? 128 + s.signal : s.code ?? 0;
-  } finally {
-    for (const [name, fn] of forward) Deno.removeSignalListener(name, fn);
-  }
-}
-
-interface Prepared {
-  args: string[];
-  env: string[];
-  cwd: string;
-  user: { uid: number; gid: number };
-  groups: number[];
-  capabilities: bigint;
-  seccomp: Uint8Array | null;
-}
-
-/** The forked child: synchronous calls only; `parent` null when detached. Never returns. */
-function joinAndRun(fds: [number, number, string][], parent: number | null, p: Prepared): never {
-  try {
-    if (parent !== null) {
-      prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL));
-      if (getppid() !== parent) exitNow(125);
-    }
-    for (const [fd, flag, path] of fds) setns(fd, flag, path);
-    for (const [fd] of fds) close(fd);
-  } catch (e) {
-    fail(`cannot join the container's namespaces: ${describe(e)}`, 125);
-  }
-  let grandchild: number;
-  try {
-    grandchild = fork();
-  } catch (e) {
-    fail(`cannot fork inside the container: ${describe(e)}`, 125);
-  }
-  if (grandchild === 0) runProgram(p);
-  for (;;) {
-    try {
-      const { status } = waitpid(grandchild);
-      exitNow(status.signal !== null ? 128 + status.signal : status.code ?? 0);
-    } catch (e) {
-      if (e instanceof SyscallError && e.errno === 4) continue;
-      exitNow(125);
-    }
-  }
-}
-
-function setgroupsDenied(): boolean {
-  try {
-    return Deno.readTextFileSync("/proc/self/setgroups").trim() === "deny";
-  } catch {
-    return false;
-  }
-}
-
-function runProgram(p: Prepared): never {
-  let where = "set the parent death signal";
-  try {
-    prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL)); // dies with the child that reports its status
-    where = `change directory to ${p.cwd}`;
-    chdir(p.cwd);
-    where = "limit the capability bounding set";
-    for (let cap = 0; cap <= 63; cap++) {
-      if (p.capabilities & (1n << BigInt(cap))) continue;
-      try {
-        prctl(PR.CAPBSET_DROP, BigInt(cap));
-      } catch (e) {
-        if (!(e instanceof SyscallError) || e.errno !== 22) throw e; // EINVAL: unknown here
-      }
-    }
-    where = `switch to user ${p.user.uid}:${p.user.gid}`;
-    try {
-      setgroups(p.groups);
-    } catch (e) {
-      // A user namespace with one id and setgroups denied (e.g. inside rootless podman's):
-      // only the groups the process already has are possible.
-      if (!(e instanceof SyscallError) || e.errno !== 1 || !setgroupsDenied()) throw e;
-    }
-    setgid(p.user.gid);
-    if (p.user.uid !== 0) prctl(PR.SET_KEEPCAPS, 1n);
-    setuid(p.user.uid);
-    where = "set capabilities";
-    capset({
-      effective: p.user.uid === 0 ? p.capabilities : 0n,
-      permitted: p.capabilities,
-      inheritable: 0n,
-    });
-    where = "set no_new_privs";
-    prctl(PR.SET_NO_NEW_PRIVS, 1n);
-    resetSignals();
-    where = "install the seccomp filter";
-    if (p.seccomp) installSeccomp(p.seccomp);
-  } catch (e) {
-    fail(`exec cannot ${where}: ${describe(e)}`, 125);
-  }
-  const program = resolveProgram(p.args[0]!, p.env);
-  if (program === null) fail(`exec: "${p.args[0]}" was not found in the container`, 127);
-  try {
-    execve(program, p.args, p.env);
-  } catch (e) {
-    const errno = e instanceof SyscallError ? e.errno : 0;
-    fail(`exec cannot execute "${program}": ${describe(e)}`, errno === 2 ? 127 : 126);
   }
 }
