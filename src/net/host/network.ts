@@ -16,7 +16,6 @@ import { DnsForwarder } from "../services/dns_forwarder.ts";
 import { HostIcmpEcho } from "./icmp_echo.ts";
 import { TapLink, type TapStats } from "../link/tap.ts";
 import { openPcapFile } from "../link/pcap.ts";
-import { isIpv6Id } from "../wire/ipv6_address.ts";
 import type { PortPublisher } from "./publish.ts";
 
 /** Options of a container network. */
@@ -90,13 +89,9 @@ export class ContainerNetwork {
     const ipv4 = this.#stack.ipv4;
     const tcp = this.#tcp = new TcpLayer({
       // A segment larger than the MTU (TSO) reaches the link with the size to cut it into.
-      // IPv6 has no such path here: its large segments are cut in software.
+      // (The IPv6 layer cuts such segments itself.)
       sender: {
         sendIpv4: (src, dst, protocol, payload, gsoSize = 0) => {
-          if (gsoSize > 0 && isIpv6Id(dst)) {
-            segmentTcp(payload, gsoSize, (s) => ipv4.sendIpv4(src, dst, protocol, s));
-            return;
-          }
           txGsoSize = gsoSize;
           ipv4.sendIpv4(src, dst, protocol, payload, gsoSize);
           txGsoSize = 0;
@@ -193,30 +188,5 @@ export class ContainerNetwork {
     this.#stack.close();
     await this.#loop;
     this.#trace?.close();
-  }
-}
-
-let scratch = new Uint8Array(0);
-
-/**
- * Cuts a TCP segment larger than the MSS into `mss`-byte segments, as a device doing TSO would
- * (sequence numbers advanced, FIN and PSH only on the last), for a path without offload. The
- * checksum is left for the sender to fill (the IPv6 layer recomputes it).
- */
-function segmentTcp(segment: Uint8Array, mss: number, send: (s: Uint8Array) => void): void {
-  const thl = (segment[12]! >> 4) * 4;
-  const data = segment.length - thl;
-  if (scratch.length < thl + mss) scratch = new Uint8Array(thl + mss);
-  const seq = new DataView(segment.buffer, segment.byteOffset, segment.byteLength).getUint32(4);
-  const flags = segment[13]!;
-  for (let off = 0; off < data; off += mss) {
-    const len = Math.min(mss, data - off);
-    const last = off + len >= data;
-    scratch.set(segment.subarray(0, thl));
-    new DataView(scratch.buffer).setUint32(4, (seq + off) >>> 0);
-    // FIN (0x01) and PSH (0x08) belong to the last piece.
-    scratch[13] = last ? flags : flags & ~0x09;
-    scratch.set(segment.subarray(thl + off, thl + off + len), thl);
-    send(scratch.subarray(0, thl + len));
   }
 }

@@ -10,17 +10,17 @@
 // virtio-net header (wire/virtio_net.ts) and the link asks for TUNSETOFFLOAD
 // with checksum and TCP segmentation offload. The container's kernel then
 // hands over TCP segments of up to 64 KiB whatever the MTU, with the transport
-// checksum left to the device (NEEDS_CSUM). For IPv4 TCP the link tells the
-// stack the checksum is valid (`checksumValid`), so it skips the sum over the
-// payload; for anything else (UDP, IPv6) it completes the checksum itself, as
-// a device would. Frames to the container mark IPv4 TCP checksums as
+// checksum left to the device (NEEDS_CSUM). For TCP the link tells the stack
+// the checksum is valid (`checksumValid`), so it skips the sum over the
+// payload; for anything else (UDP) it completes the checksum itself, as a
+// device would. Frames to the container mark IPv4 TCP checksums as
 // partial (the TCP layer then writes only the pseudo-header sum), and a TCP
 // segment longer than the MTU is sent whole with a GSO header, cut by the
 // container's kernel (virtio 1.2 5.1.6.2). Without IFF_VNET_HDR the link
 // reads and writes bare frames and offers no offload.
 
 import { lastErrno, libc } from "../../../ffi/libc.ts";
-import { close, EAGAIN, eventFd, pollReadable, setNonBlocking } from "../../../ffi/sys.ts";
+import { close, EAGAIN, eventFd, POLL, setNonBlocking } from "../../../ffi/sys.ts";
 import {
   completeChecksum,
   VIRTIO_NET_HDR_LEN,
@@ -41,8 +41,10 @@ export const IFF_VNET_HDR = 0x4000;
 /** TUNSETOFFLOAD bits (linux/if_tun.h). */
 export const TunOffload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04 } as const;
 
+const POLLIN = POLL.IN;
 const ETH_HLEN = 14;
 const ETHERTYPE_IPV4 = 0x0800;
+const ETHERTYPE_IPV6 = 0x86dd;
 const PROTO_TCP = 6;
 /** Offset of the checksum in the TCP header. */
 const TCP_CSUM_OFFSET = 16;
@@ -73,7 +75,7 @@ export interface TapOffload {
   readonly tso: boolean;
 }
 
-/** Receives one frame; `checksumValid` says its IPv4 TCP checksum need not be verified. */
+/** Receives one frame; `checksumValid` says its TCP checksum need not be verified. */
 export type FrameHandler = (frame: Uint8Array, checksumValid: boolean) => void;
 
 /** Options of a {@link TapLink}. */
@@ -90,8 +92,12 @@ export class TapLink {
   readonly #buf = new Uint8Array(VIRTIO_NET_HDR_LEN + MAX_FRAME);
   readonly #hdrLen: number;
   readonly #txHdr = new VirtioNetHeader(new Uint8Array(VIRTIO_NET_HDR_LEN));
-  /** One iovec pair for writev: the header, then the frame. */
-  readonly #iov = new BigUint64Array(4);
+  /** One iovec pair for writev (the header, then the frame), as 32-bit halves. */
+  readonly #iov32 = new Uint32Array(8);
+  #txBase: ArrayBufferLike | null = null;
+  #txBasePtr = 0;
+  /** struct pollfd[2] for the idle wait: the TAP and the wake eventfd, both POLLIN. */
+  readonly #pollFds = new Uint8Array(16);
   #closed = false;
   /** The offloads in force. */
   readonly offload: TapOffload;
@@ -112,6 +118,11 @@ export class TapLink {
     this.#fd = fd;
     setNonBlocking(fd, true);
     this.#wake = eventFd();
+    const pfd = new DataView(this.#pollFds.buffer);
+    pfd.setInt32(0, fd, true);
+    pfd.setInt16(4, POLLIN, true);
+    pfd.setInt32(8, this.#wake, true);
+    pfd.setInt16(12, POLLIN, true);
     const vnetHdr = tapHasVnetHdr(fd);
     this.#hdrLen = vnetHdr ? VIRTIO_NET_HDR_LEN : 0;
     let checksum = false;
@@ -125,8 +136,10 @@ export class TapLink {
       }
     }
     this.offload = { vnetHdr, checksum, tso };
-    this.#iov[0] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#txHdr.bytes)));
-    this.#iov[1] = BigInt(VIRTIO_NET_HDR_LEN);
+    const hdrPtr = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#txHdr.bytes)));
+    this.#iov32[0] = hdrPtr % 0x1_0000_0000;
+    this.#iov32[1] = Math.floor(hdrPtr / 0x1_0000_0000);
+    this.#iov32[2] = VIRTIO_NET_HDR_LEN;
   }
 
   /** True once closed. */
@@ -169,15 +182,16 @@ export class TapLink {
     if (flags & VirtioNetFlag.DATA_VALID) return true;
     if (!(flags & VirtioNetFlag.NEEDS_CSUM)) return false;
     // virtio 1.2 5.1.6.2.1: the transport checksum holds only the pseudo-header sum. The stack's
-    // IPv4 TCP accepts the flag (an unfragmented segment); anything else (UDP, IPv6) gets the
-    // checksum completed here, as a device would.
+    // TCP accepts the flag (an unfragmented IPv4 segment, or IPv6 with TCP as the first next
+    // header); anything else (UDP) gets the checksum completed here, as a device would.
+    const type = frame.length > ETH_HLEN + 40 ? (frame[12]! << 8) | frame[13]! : 0;
     if (
-      frame.length > ETH_HLEN + 20 && ((frame[12]! << 8) | frame[13]!) === ETHERTYPE_IPV4 &&
-      frame[ETH_HLEN + 9] === PROTO_TCP &&
+      type === ETHERTYPE_IPV4 && frame[ETH_HLEN + 9] === PROTO_TCP &&
       ((frame[ETH_HLEN + 6]! & 0x3f) | frame[ETH_HLEN + 7]!) === 0
     ) {
       return true;
     }
+    if (type === ETHERTYPE_IPV6 && frame[ETH_HLEN + 6] === PROTO_TCP) return true;
     const h = new VirtioNetHeader(buf);
     completeChecksum(frame, h.csumStart, h.csumOffset);
     return false;
@@ -195,7 +209,7 @@ export class TapLink {
         if (this.readReady(onFrame, batch) > 0) afterBatch();
         if (this.#closed) break;
         this.stats.waits++;
-        await pollReadable([this.#fd, this.#wake], -1);
+        await libc.pollAsync(this.#pollFds, 2n, -1);
       }
     } finally {
       close(this.#fd);
@@ -233,9 +247,19 @@ export class TapLink {
           }
         }
       }
-      const iov = this.#iov;
-      iov[2] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(frame)));
-      iov[3] = BigInt(frame.length);
+      // The frame's address, without a BigInt per frame: the base of its (non-moving) buffer,
+      // looked up once per buffer, plus its offset, written as two 32-bit halves.
+      if (frame.buffer !== this.#txBase) {
+        this.#txBase = frame.buffer;
+        const whole = new Uint8Array(frame.buffer as ArrayBuffer);
+        this.#txBasePtr = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(whole)));
+      }
+      const ptr = this.#txBasePtr + frame.byteOffset;
+      const iov = this.#iov32;
+      iov[4] = ptr % 0x1_0000_0000;
+      iov[5] = Math.floor(ptr / 0x1_0000_0000);
+      iov[6] = frame.length;
+      iov[7] = 0;
       n = Number(libc.writev(this.#fd, iov, 2)) - VIRTIO_NET_HDR_LEN;
     }
     if (n === frame.length) {
