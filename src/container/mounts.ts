@@ -164,7 +164,7 @@ export function planMounts(spec: ContainerSpec): MountStep[] {
   ) {
     steps.push({ op: "symlink", step: `link ${path}`, target, path });
   }
-  if (spec.readOnly) {
+  if (spec.readOnly && spec.readOnlyTmpfs) {
     for (const dir of ["/tmp", "/run"]) {
       if (spec.mounts.some((m) => m.target === dir)) continue;
       steps.push(

@@ -5,7 +5,13 @@ import { detectIdMapping } from "./idmap.ts";
 import type { ResourceLimits } from "./cgroups.ts";
 import { defaultSeccompProgram } from "./seccomp/cache.ts";
 import type { PortMapping } from "../net/host/publish.ts";
-import type { ContainerSpec, MountSpec, NetworkSetup, RootOverlay } from "./spec.ts";
+import type {
+  CapabilitySets,
+  ContainerSpec,
+  MountSpec,
+  NetworkSetup,
+  RootOverlay,
+} from "./spec.ts";
 
 /** The default network: 10.0.15.2/30 on eth0 via 10.0.15.1, as the original had it. */
 export const DEFAULT_NETWORK: NetworkSetup = {
@@ -60,6 +66,14 @@ export interface ContainerOptions {
   init?: boolean;
   /** The capability mask; default Docker's 14. */
   capabilities?: bigint;
+  /** Exact capability sets (OCI); default: derived from `capabilities`. */
+  capabilitySets?: CapabilitySets | null;
+  /** Set no_new_privs; default true. */
+  noNewPrivileges?: boolean;
+  /** With readOnly, mount writable tmpfs on /tmp and /run; default true. */
+  readOnlyTmpfs?: boolean;
+  /** Generate /etc/hostname and /etc/hosts; default true (false leaves the root's or a mount's). */
+  etcHostFiles?: boolean;
   /** A compiled seccomp program; null for none; default: paranoid's default profile for the capabilities. */
   seccomp?: Uint8Array | null;
   /** Mask and protect /proc and /sys paths as OCI runtimes do; default true. */
@@ -197,18 +211,21 @@ export function buildSpec(o: ContainerOptions): { spec: ContainerSpec; warning: 
     groups: [user.gid],
     mounts: o.mounts ?? [],
     readOnly: o.readOnly ?? false,
+    readOnlyTmpfs: o.readOnlyTmpfs ?? true,
     tty: o.tty ?? false,
     windowSize: o.tty ? terminalSize() : null,
     init: o.init ?? false,
     capabilities,
+    capabilitySets: o.capabilitySets ?? null,
+    noNewPrivileges: o.noNewPrivileges ?? true,
     seccomp: o.seccomp === undefined ? defaultSeccompProgram(capabilities) : o.seccomp,
     maskPaths: o.maskPaths ?? true,
     idMapping: mapping,
     startGate: o.startGate ?? null,
     network,
     etc: {
-      hostname: hostname + "\n",
-      hosts,
+      hostname: o.etcHostFiles === false ? null : hostname + "\n",
+      hosts: o.etcHostFiles === false ? null : hosts,
       resolvConf: o.resolvConf ??
         (network.mode === "tap" ? "nameserver 10.0.15.1\nnameserver fd00:15::1\n" : null),
     },

@@ -52,9 +52,20 @@ export interface NetworkSetup {
 
 /** Files mounted over the rootfs's /etc so that name resolution matches the container. */
 export interface EtcFiles {
-  readonly hostname: string;
-  readonly hosts: string;
+  /** Contents for /etc/hostname, or null to leave the root's file (or a mount) alone. */
+  readonly hostname: string | null;
+  /** Contents for /etc/hosts, or null to leave it alone. */
+  readonly hosts: string | null;
+  /** Contents for /etc/resolv.conf, or null to leave it alone. */
   readonly resolvConf: string | null;
+}
+
+/** Capability sets for INIT beyond the bounding set (OCI process.capabilities). */
+export interface CapabilitySets {
+  readonly effective: bigint;
+  readonly permitted: bigint;
+  readonly inheritable: bigint;
+  readonly ambient: bigint;
 }
 
 /** An overlay root: read-only image layers under a per-container writable upper directory. */
@@ -88,8 +99,10 @@ export interface ContainerSpec {
   readonly groups: readonly number[];
   /** User mounts, applied in order after the standard ones. */
   readonly mounts: readonly MountSpec[];
-  /** Mount the root read-only (with writable tmpfs on /tmp and /run). */
+  /** Mount the root read-only. */
   readonly readOnly: boolean;
+  /** With readOnly, give /tmp and /run writable tmpfs mounts (the CLI's --read-only does). */
+  readonly readOnlyTmpfs: boolean;
   /** Give INIT a pseudo-terminal from the container's own devpts. */
   readonly tty: boolean;
   /** Initial terminal size when tty is set. */
@@ -98,6 +111,10 @@ export interface ContainerSpec {
   readonly init: boolean;
   /** Capability mask for the bounding, effective and permitted sets. */
   readonly capabilities: bigint;
+  /** Exact effective, permitted, inheritable and ambient sets; null: derived from `capabilities`. */
+  readonly capabilitySets: CapabilitySets | null;
+  /** Set no_new_privs before execve (Docker and paranoid default: true). */
+  readonly noNewPrivileges: boolean;
   /** The seccomp program (struct sock_filter array) to install last, or null. */
   readonly seccomp: Uint8Array | null;
   /** Mask /proc and /sys paths and make some read-only, as OCI runtimes do by default. */

@@ -12,7 +12,7 @@
 
 import { capabilityMask } from "../container/caps.ts";
 import type { ContainerOptions } from "../container/options.ts";
-import type { IdMapping, MountSpec } from "../container/spec.ts";
+import type { CapabilitySets, IdMapping, MountSpec } from "../container/spec.ts";
 import {
   compileProfile,
   type SeccompProfile,
@@ -315,7 +315,9 @@ export function translateConfig(config: Json, bundle: string): TranslatedConfig 
   if (proc.oomScoreAdj !== undefined && proc.oomScoreAdj !== 0) {
     throw unsupported("process.oomScoreAdj");
   }
-  const capabilities = translateCapabilities(proc.capabilities);
+  const { bounding: capabilities, sets: capabilitySets } = translateCapabilities(proc.capabilities);
+  // OCI: no_new_privs only when process.noNewPrivileges says so.
+  const noNewPrivileges = proc.noNewPrivileges === true;
   const rlimits = arr(proc.rlimits ?? [], "process.rlimits").map((r, i) => {
     const field = `process.rlimits[${i}]`;
     const o = obj(r, field);
@@ -398,9 +400,15 @@ export function translateConfig(config: Json, bundle: string): TranslatedConfig 
     network: false,
     tty: terminal,
     capabilities,
+    capabilitySets,
+    noNewPrivileges,
     seccomp,
     maskPaths,
     resolvConf: null,
+    // runc's conventions: the bundle's root is used as it is, nothing generated in /etc
+    // (engines bind their own hostname, hosts and resolv.conf), no extra tmpfs.
+    etcHostFiles: false,
+    readOnlyTmpfs: false,
   };
   if (hostname !== "") options.hostname = hostname;
   return {
@@ -416,8 +424,9 @@ export function translateConfig(config: Json, bundle: string): TranslatedConfig 
   };
 }
 
-function translateCapabilities(v: unknown): bigint {
-  if (v === undefined) return 0n;
+function translateCapabilities(v: unknown): { bounding: bigint; sets: CapabilitySets } {
+  const empty = { effective: 0n, permitted: 0n, inheritable: 0n, ambient: 0n };
+  if (v === undefined) return { bounding: 0n, sets: empty };
   const caps = obj(v, "process.capabilities");
   const sets: Record<string, bigint> = {};
   for (const set of ["bounding", "effective", "permitted", "inheritable", "ambient"]) {
@@ -428,9 +437,16 @@ function translateCapabilities(v: unknown): bigint {
       throw new OciConfigError(`process.capabilities.${set}: ${(e as Error).message}`);
     }
   }
-  if (sets.ambient !== 0n) throw unsupported("process.capabilities.ambient");
-  // The core gives INIT one mask for the bounding, permitted and (for root) effective sets.
-  return sets.bounding!;
+  return {
+    bounding: sets.bounding!,
+    sets: {
+      effective: sets.effective!,
+      permitted: sets.permitted!,
+      inheritable: sets.inheritable!,
+      // The kernel keeps an ambient capability only when it is permitted and inheritable.
+      ambient: sets.ambient! & sets.permitted! & sets.inheritable!,
+    },
+  };
 }
 
 function translateNamespaces(v: unknown): void {

@@ -34,16 +34,30 @@ Deno.test("config: a minimal config becomes options with no capabilities and no 
   assert.equal(t.idMappings, null);
 });
 
-Deno.test("config: capabilities.bounding is the mask and ambient is refused", () => {
+Deno.test("config: capabilities.bounding is the mask and every set is kept", () => {
   const t = translateConfig(
-    minimal({ process: { args: ["sh"], capabilities: { bounding: ["CAP_KILL", "CAP_CHOWN"] } } }),
+    minimal({
+      process: {
+        args: ["sh"],
+        capabilities: {
+          bounding: ["CAP_KILL", "CAP_CHOWN"],
+          effective: ["CAP_KILL"],
+          permitted: ["CAP_KILL", "CAP_CHOWN"],
+          inheritable: ["CAP_KILL"],
+          ambient: ["CAP_KILL", "CAP_CHOWN"],
+        },
+      },
+    }),
     "/b",
   );
   assert.equal(t.options.capabilities, (1n << 5n) | 1n);
-  refused(
-    minimal({ process: { args: ["sh"], capabilities: { ambient: ["CAP_KILL"] } } }),
-    /^config\.json: process\.capabilities\.ambient is not supported$/,
-  );
+  // An ambient capability survives only where it is permitted and inheritable.
+  assert.deepEqual(t.options.capabilitySets, {
+    effective: 1n << 5n,
+    permitted: (1n << 5n) | 1n,
+    inheritable: 1n << 5n,
+    ambient: 1n << 5n,
+  });
 });
 
 Deno.test("config: standard mounts are accepted, binds and tmpfs translated, others refused", () => {

@@ -249,6 +249,10 @@ function finishAndExec(
   else step("attach stdin, stdout and stderr", () => attachStdio(stdio));
   step("close inherited descriptors", () => closeInherited([sock, gateFd]));
   step(`change directory to ${spec.cwd}`, () => chdir(spec.cwd));
+  // Without no_new_privs the kernel wants CAP_SYS_ADMIN to install a filter: install it
+  // while INIT's process still has it, before capabilities and user change (as runc does).
+  const early = spec.seccomp !== null && !spec.noNewPrivileges;
+  if (early) step("install the seccomp filter", () => installSeccomp(spec.seccomp!));
   step("limit the capability bounding set", () => dropBoundingSet(spec.capabilities));
   step(`switch to user ${spec.uid}:${spec.gid}`, () => {
     try {
@@ -263,8 +267,10 @@ function finishAndExec(
     setuid(spec.uid);
   });
   step("set capabilities", () => applyCapabilities(spec));
-  step("set no_new_privs", () => prctl(PR.SET_NO_NEW_PRIVS, 1n));
+  if (spec.noNewPrivileges) step("set no_new_privs", () => prctl(PR.SET_NO_NEW_PRIVS, 1n));
   step("set the parent death signal", () => prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL)));
+  // Default dispositions before the gate: a created container dies of SIGTERM like any process.
+  resetSignals();
   if (gateFd >= 0) {
     step("wait at the start gate", () => {
       send(sock, { t: "gated" });
@@ -274,8 +280,9 @@ function finishAndExec(
       close(gateFd);
     });
   }
-  resetSignals();
-  if (spec.seccomp) step("install the seccomp filter", () => installSeccomp(spec.seccomp!));
+  if (spec.seccomp && !early) {
+    step("install the seccomp filter", () => installSeccomp(spec.seccomp!));
+  }
   try {
     execve(path, spec.argv, spec.env);
   } catch (e) {
@@ -317,6 +324,17 @@ function dropBoundingSet(keep: bigint): void {
 }
 
 function applyCapabilities(spec: ContainerSpec): void {
+  const sets = spec.capabilitySets;
+  if (sets !== null) {
+    capset({ effective: sets.effective, permitted: sets.permitted, inheritable: sets.inheritable });
+    prctl(PR.CAP_AMBIENT, BigInt(PR.CAP_AMBIENT_CLEAR_ALL));
+    for (let cap = 0; cap <= CAP_LAST; cap++) {
+      if (sets.ambient & (1n << BigInt(cap))) {
+        prctl(PR.CAP_AMBIENT, BigInt(PR.CAP_AMBIENT_RAISE), BigInt(cap));
+      }
+    }
+    return;
+  }
   const keep = spec.capabilities;
   const root = spec.uid === 0;
   capset({ effective: root ? keep : 0n, permitted: keep, inheritable: 0n });
