@@ -1,7 +1,11 @@
 // Shared helpers for the integration tests: run the CLI as a subprocess, build a busybox root, find things.
 
-/** The repository's main.ts. */
-export const MAIN = new URL("../main.ts", import.meta.url).pathname;
+/**
+ * The program the tests run: the repository's main.ts, or what PARANOID_MAIN
+ * names (e.g. dist/paranoid.js), so that the same suite can be pointed at the bundle.
+ */
+export const MAIN = Deno.env.get("PARANOID_MAIN") ??
+  new URL("../main.ts", import.meta.url).pathname;
 
 /** The outcome of one CLI run. */
 export interface RunResult {
@@ -13,10 +17,10 @@ export interface RunResult {
 /** Runs `deno run -A main.ts ...args` as a real user would, with optional stdin text. */
 export async function paranoid(
   args: readonly string[],
-  options: { stdin?: string; env?: Record<string, string>; cwd?: string } = {},
+  options: { stdin?: string; env?: Record<string, string>; cwd?: string; main?: string } = {},
 ): Promise<RunResult> {
   const cmd = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--no-config", MAIN, ...args],
+    args: ["run", "-A", "--no-config", options.main ?? MAIN, ...args],
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
