@@ -3,7 +3,13 @@
 import { ensureSingleThreaded } from "../container/single_thread.ts";
 import { buildSpec } from "../container/options.ts";
 import { ContainerStartError, startContainer } from "../container/process/host.ts";
-import { CONTROL_PREFIX, decodeSpawnOptions, SPAWN_ENV } from "../container/helper_spawn.ts";
+import {
+  CONTROL_PREFIX,
+  decodeSpawnOptions,
+  PARENT_ENV,
+  SPAWN_ENV,
+} from "../container/helper_spawn.ts";
+import { getppid, PR, prctl } from "../../ffi/sys.ts";
 import { readableFromFd } from "../container/streams.ts";
 
 const encoder = new TextEncoder();
@@ -16,6 +22,10 @@ export async function runSpawnHelper(reexecArgs: readonly string[]): Promise<num
     console.error(`paranoid: __spawn is internal: ${SPAWN_ENV} is not set`);
     return 2;
   }
+  // The helper, and so the container, dies with the script that started it.
+  prctl(PR.SET_PDEATHSIG, 9n);
+  const parent = Number(Deno.env.get(PARENT_ENV) ?? "0");
+  if (parent !== 0 && getppid() !== parent) return 125;
   const options = decodeSpawnOptions(text);
   const control = (line: string) =>
     Deno.stderr.writeSync(encoder.encode(CONTROL_PREFIX + line + "\n"));

@@ -18,6 +18,8 @@ import { collect } from "./streams.ts";
 
 /** The environment variable that carries the options to the helper. */
 export const SPAWN_ENV = "PARANOID_SPAWN";
+/** The environment variable that carries the caller's pid, for the helper's death signal check. */
+export const PARENT_ENV = "PARANOID_SPAWN_PARENT";
 /** The prefix of the helper's control line on stderr. */
 export const CONTROL_PREFIX = "\0paranoid:";
 
@@ -71,7 +73,11 @@ export async function spawnThroughHelper(
   const main = new URL("../../main.ts", import.meta.url).href;
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--v8-flags=--single-threaded", "--no-config", "--quiet", main, "__spawn"],
-    env: { [SPAWN_ENV]: encodeSpawnOptions(o), DENO_V8_FLAGS: "--single-threaded" },
+    env: {
+      [SPAWN_ENV]: encodeSpawnOptions(o),
+      [PARENT_ENV]: String(Deno.pid),
+      DENO_V8_FLAGS: "--single-threaded",
+    },
     stdin: o.stdin,
     stdout: o.stdout,
     stderr: "piped",
