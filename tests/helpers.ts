@@ -1,5 +1,7 @@
 // Shared helpers for the integration tests: run the CLI as a subprocess, build a busybox root, find things.
 
+import { buildBusyboxRoot } from "../src/container/default_rootfs.ts";
+
 /**
  * The program the tests run: the repository's main.ts, or what PARANOID_MAIN
  * names (e.g. dist/paranoid.js), so that the same suite can be pointed at the bundle.
@@ -50,44 +52,15 @@ export function hostBusybox(): string {
   throw new Error("busybox is missing: install the Debian package busybox-static");
 }
 
-/** Builds a fresh busybox root in a temporary directory, owned by the test user. */
+/** Builds a fresh busybox root in a temporary directory, owned by the test user, with a user 1000. */
 export async function makeBusyboxRoot(): Promise<string> {
   const busybox = hostBusybox();
   const root = await Deno.makeTempDir({ prefix: "paranoid-root-" });
-  await Deno.chmod(root, 0o755);
-  for (
-    const d of [
-      "bin",
-      "sbin",
-      "usr/bin",
-      "usr/sbin",
-      "etc",
-      "proc",
-      "sys",
-      "dev",
-      "root",
-      "tmp",
-      "run",
-    ]
-  ) {
-    await Deno.mkdir(`${root}/${d}`, { recursive: true });
-  }
-  await Deno.chmod(`${root}/tmp`, 0o1777);
-  await Deno.copyFile(busybox, `${root}/bin/busybox`);
-  await Deno.chmod(`${root}/bin/busybox`, 0o755);
-  const list = await new Deno.Command(busybox, { args: ["--list-full"], stdout: "piped" }).output();
-  for (const applet of new TextDecoder().decode(list.stdout).split("\n")) {
-    if (applet === "" || applet.endsWith("/busybox")) continue;
-    await Deno.symlink("/bin/busybox", `${root}/${applet}`).catch(() => {});
-  }
-  await Deno.writeTextFile(
-    `${root}/etc/passwd`,
-    "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000::/tmp:/bin/sh\n",
-  );
-  await Deno.writeTextFile(`${root}/etc/group`, "root:x:0:\ntty:x:5:\nuser:x:1000:\n");
-  for (const f of ["hostname", "hosts", "resolv.conf"]) {
-    await Deno.writeTextFile(`${root}/etc/${f}`, "");
-  }
+  await buildBusyboxRoot(root, busybox);
+  await Deno.writeTextFile(`${root}/etc/passwd`, "user:x:1000:1000::/tmp:/bin/sh\n", {
+    append: true,
+  });
+  await Deno.writeTextFile(`${root}/etc/group`, "user:x:1000:\n", { append: true });
   return root;
 }
 

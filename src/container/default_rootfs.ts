@@ -75,55 +75,7 @@ export async function ensureDefaultRootfs(): Promise<string> {
   await sweepAbandonedBuilds(base);
   const tmp = await Deno.makeTempDir({ dir: base, prefix: `.build-${Deno.pid}-` });
   try {
-    await Deno.chmod(tmp, 0o755);
-    for (
-      const d of [
-        "bin",
-        "sbin",
-        "usr/bin",
-        "usr/sbin",
-        "etc",
-        "proc",
-        "sys",
-        "dev",
-        "root",
-        "run",
-        "var/tmp",
-      ]
-    ) {
-      await Deno.mkdir(`${tmp}/${d}`, { recursive: true });
-    }
-    await Deno.mkdir(`${tmp}/tmp`, { mode: 0o1777 });
-    await Deno.chmod(`${tmp}/tmp`, 0o1777);
-    await Deno.copyFile(busybox, `${tmp}/bin/busybox`);
-    await Deno.chmod(`${tmp}/bin/busybox`, 0o755);
-    for (const lib of await sharedLibraries(busybox)) {
-      const dest = `${tmp}${lib}`;
-      await Deno.mkdir(dest.slice(0, dest.lastIndexOf("/")), { recursive: true });
-      await Deno.copyFile(lib, dest);
-    }
-    const list = await new Deno.Command(busybox, {
-      args: ["--list-full"],
-      stdout: "piped",
-      stderr: "null",
-    })
-      .output();
-    for (const applet of new TextDecoder().decode(list.stdout).split("\n")) {
-      if (applet === "" || applet.endsWith("/busybox")) continue;
-      try {
-        await Deno.symlink("/bin/busybox", `${tmp}/${applet}`);
-      } catch {
-        // duplicate applet names: the first wins
-      }
-    }
-    await Deno.writeTextFile(
-      `${tmp}/etc/passwd`,
-      "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
-    );
-    await Deno.writeTextFile(`${tmp}/etc/group`, "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n");
-    for (const f of ["hostname", "hosts", "resolv.conf"]) {
-      await Deno.writeTextFile(`${tmp}/etc/${f}`, "");
-    }
+    await buildBusyboxRoot(tmp, busybox);
     try {
       await Deno.rename(tmp, root);
     } catch (e) {
@@ -158,5 +110,68 @@ async function sweepAbandonedBuilds(base: string): Promise<void> {
     if (pid > 0 && pid !== Deno.pid && (await exists(`/proc/${pid}`))) continue;
     if (pid === Deno.pid) continue;
     await Deno.remove(`${base}/${e.name}`, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * Builds a busybox root filesystem in the existing, empty directory `target`:
+ * busybox with a link per applet, its shared libraries when it is dynamic,
+ * /etc/passwd and /etc/group, empty /etc files to mount over, and mount points.
+ * `busybox` is the binary to use (default: the host's).
+ */
+export async function buildBusyboxRoot(target: string, busybox = findBusybox()): Promise<void> {
+  if (busybox === null) {
+    throw new DefaultRootfsError(
+      "busybox is missing: install busybox-static (apt-get install busybox-static)",
+    );
+  }
+  await Deno.chmod(target, 0o755);
+  for (
+    const d of [
+      "bin",
+      "sbin",
+      "usr/bin",
+      "usr/sbin",
+      "etc",
+      "proc",
+      "sys",
+      "dev",
+      "root",
+      "run",
+      "var/tmp",
+    ]
+  ) {
+    await Deno.mkdir(`${target}/${d}`, { recursive: true });
+  }
+  await Deno.mkdir(`${target}/tmp`, { mode: 0o1777 });
+  await Deno.chmod(`${target}/tmp`, 0o1777);
+  await Deno.copyFile(busybox, `${target}/bin/busybox`);
+  await Deno.chmod(`${target}/bin/busybox`, 0o755);
+  for (const lib of await sharedLibraries(busybox)) {
+    const dest = `${target}${lib}`;
+    await Deno.mkdir(dest.slice(0, dest.lastIndexOf("/")), { recursive: true });
+    await Deno.copyFile(lib, dest);
+  }
+  const list = await new Deno.Command(busybox, {
+    args: ["--list-full"],
+    stdout: "piped",
+    stderr: "null",
+  })
+    .output();
+  for (const applet of new TextDecoder().decode(list.stdout).split("\n")) {
+    if (applet === "" || applet.endsWith("/busybox")) continue;
+    try {
+      await Deno.symlink("/bin/busybox", `${target}/${applet}`);
+    } catch {
+      // duplicate applet names: the first wins
+    }
+  }
+  await Deno.writeTextFile(
+    `${target}/etc/passwd`,
+    "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+  );
+  await Deno.writeTextFile(`${target}/etc/group`, "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n");
+  for (const f of ["hostname", "hosts", "resolv.conf"]) {
+    await Deno.writeTextFile(`${target}/etc/${f}`, "");
   }
 }

@@ -13,7 +13,6 @@
 // status 125; 127 when the program is not found).
 
 import {
-  capset,
   chdir,
   close,
   execve,
@@ -27,16 +26,14 @@ import {
   PR,
   prctl,
   resetSignals,
-  setgid,
-  setgroups,
   setns,
-  setuid,
   waitpid,
   waitpidAsync,
   writeAll,
 } from "../../ffi/sys.ts";
 import { SyscallError } from "../../ffi/errno.ts";
 import { isSingleThreaded, NotSingleThreadedError } from "./single_thread.ts";
+import { dropBoundingSet, findInPath, setCapabilities, switchUser } from "./process/identity.ts";
 
 /** The process to run inside the container, fully resolved. */
 export interface JoinProcess {
@@ -87,7 +84,6 @@ const NAMESPACES = [
   ["mnt", 0x00020000],
 ] as const;
 
-const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const SIGKILL = 9;
 let prefix = "paranoid";
 
@@ -98,20 +94,6 @@ function fail(message: string, code: number): never {
 
 function describe(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-function resolveProgram(name: string, env: readonly string[]): string | null {
-  if (name.includes("/")) return name;
-  const path = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? DEFAULT_PATH;
-  for (const dir of path.split(":")) {
-    const candidate = `${dir || "."}/${name}`;
-    try {
-      if (Deno.statSync(candidate).isFile) return candidate;
-    } catch {
-      // keep looking
-    }
-  }
-  return null;
 }
 
 /**
@@ -203,14 +185,6 @@ function joinAndRun(fds: [number, number, string][], parent: number | null, p: P
   }
 }
 
-function setgroupsDenied(): boolean {
-  try {
-    return Deno.readTextFileSync("/proc/self/setgroups").trim() === "deny";
-  } catch {
-    return false;
-  }
-}
-
 function runProgram(p: Prepared): never {
   let where = "set the parent death signal";
   try {
@@ -218,31 +192,11 @@ function runProgram(p: Prepared): never {
     where = `change directory to ${p.cwd}`;
     chdir(p.cwd);
     where = "limit the capability bounding set";
-    for (let cap = 0; cap <= 63; cap++) {
-      if (p.capabilities & (1n << BigInt(cap))) continue;
-      try {
-        prctl(PR.CAPBSET_DROP, BigInt(cap));
-      } catch (e) {
-        if (!(e instanceof SyscallError) || e.errno !== 22) throw e; // EINVAL: unknown here
-      }
-    }
+    dropBoundingSet(p.capabilities);
     where = `switch to user ${p.user.uid}:${p.user.gid}`;
-    try {
-      setgroups(p.groups);
-    } catch (e) {
-      // A user namespace with one id and setgroups denied (e.g. inside rootless podman's):
-      // only the groups the process already has are possible.
-      if (!(e instanceof SyscallError) || e.errno !== 1 || !setgroupsDenied()) throw e;
-    }
-    setgid(p.user.gid);
-    if (p.user.uid !== 0) prctl(PR.SET_KEEPCAPS, 1n);
-    setuid(p.user.uid);
+    switchUser(p.user.uid, p.user.gid, p.groups);
     where = "set capabilities";
-    capset({
-      effective: p.user.uid === 0 ? p.capabilities : 0n,
-      permitted: p.capabilities,
-      inheritable: 0n,
-    });
+    setCapabilities(p.user.uid, p.capabilities, null);
     where = "set no_new_privs";
     prctl(PR.SET_NO_NEW_PRIVS, 1n);
     resetSignals();
@@ -251,7 +205,7 @@ function runProgram(p: Prepared): never {
   } catch (e) {
     fail(`cannot ${where}: ${describe(e)}`, 125);
   }
-  const program = resolveProgram(p.args[0]!, p.env);
+  const program = findInPath(p.args[0]!, p.env);
   if (program === null) fail(`exec: "${p.args[0]}" was not found in the container`, 127);
   try {
     execve(program, p.args, p.env);

@@ -12,7 +12,6 @@
 
 import { SyscallError } from "../../../ffi/errno.ts";
 import {
-  capset,
   chdir,
   close,
   dup2,
@@ -35,11 +34,8 @@ import {
   read,
   resetSignals,
   setCloseOnExec,
-  setgid,
-  setgroups,
   sethostname,
   setsid,
-  setuid,
   signalFd,
   umount,
   waitpid,
@@ -50,6 +46,7 @@ import { type MountStep, planMounts, resolveInRoot } from "../mounts.ts";
 import type { ContainerSpec } from "../spec.ts";
 import { send } from "./messages.ts";
 import { reportFailure, step, StepError } from "./steps.ts";
+import { dropBoundingSet, findInPath, setCapabilities, switchUser } from "./identity.ts";
 
 /** Descriptors the init dup2s onto 0, 1 and 2 when there is no terminal. */
 export type Stdio = readonly [number, number, number];
@@ -57,7 +54,6 @@ export type Stdio = readonly [number, number, number];
 const SIGKILL = 9;
 const SIGCHLD = 17;
 const FORWARDED_SIGNALS = [1, 2, 3, 10, 12, 15, 28] as const; // HUP INT QUIT USR1 USR2 TERM WINCH
-const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** Runs the init checklist and execs INIT; never returns. */
 export function containerInit(spec: ContainerSpec, sock: number, stdio: Stdio): never {
@@ -181,27 +177,12 @@ function applyStep(root: string, s: MountStep): void {
   step(s.step, run);
 }
 
-function envValue(env: readonly string[], name: string): string | undefined {
-  const prefix = name + "=";
-  return env.find((e) => e.startsWith(prefix))?.slice(prefix.length);
-}
-
 /** Finds INIT inside the new root: as given when it holds a slash, else along PATH. */
 function resolveExecutable(spec: ContainerSpec): string {
   const name = spec.argv[0] ?? "";
-  const notFound = (path: string) =>
-    new StepError("find INIT", new SyscallError("execve", 2, path), 127);
-  if (name === "") throw notFound(name);
-  if (name.includes("/")) return name;
-  for (const dir of (envValue(spec.env, "PATH") ?? DEFAULT_PATH).split(":")) {
-    const candidate = `${dir || "."}/${name}`;
-    try {
-      if (Deno.statSync(candidate).isFile) return candidate;
-    } catch {
-      // keep looking
-    }
-  }
-  throw notFound(name);
+  const found = findInPath(name, spec.env);
+  if (found === null) throw new StepError("find INIT", new SyscallError("execve", 2, name), 127);
+  return found;
 }
 
 const TIOCSCTTY = 0x540e;
@@ -254,19 +235,8 @@ function finishAndExec(
   const early = spec.seccomp !== null && !spec.noNewPrivileges;
   if (early) step("install the seccomp filter", () => installSeccomp(spec.seccomp!));
   step("limit the capability bounding set", () => dropBoundingSet(spec.capabilities));
-  step(`switch to user ${spec.uid}:${spec.gid}`, () => {
-    try {
-      setgroups(spec.groups);
-    } catch (e) {
-      // Where setgroups is denied (one id mapped, or a parent namespace such as
-      // rootless Podman's), the process keeps the groups it has: its own gid only.
-      if (!(e instanceof SyscallError) || e.errno !== 1 || !setgroupsDenied()) throw e;
-    }
-    setgid(spec.gid);
-    if (spec.uid !== 0) prctl(PR.SET_KEEPCAPS, 1n);
-    setuid(spec.uid);
-  });
-  step("set capabilities", () => applyCapabilities(spec));
+  step(`switch to user ${spec.uid}:${spec.gid}`, () => switchUser(spec.uid, spec.gid, spec.groups));
+  step("set capabilities", () => setCapabilities(spec.uid, spec.capabilities, spec.capabilitySets));
   if (spec.noNewPrivileges) step("set no_new_privs", () => prctl(PR.SET_NO_NEW_PRIVS, 1n));
   step("set the parent death signal", () => prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL)));
   // Default dispositions before the gate: a created container dies of SIGTERM like any process.
@@ -292,16 +262,6 @@ function finishAndExec(
   }
 }
 
-const CAP_LAST = 63;
-
-function setgroupsDenied(): boolean {
-  try {
-    return Deno.readTextFileSync("/proc/self/setgroups").trim() === "deny";
-  } catch {
-    return false;
-  }
-}
-
 function exists(path: string): boolean {
   try {
     Deno.statSync(path);
@@ -309,36 +269,6 @@ function exists(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-function dropBoundingSet(keep: bigint): void {
-  for (let cap = 0; cap <= CAP_LAST; cap++) {
-    if (keep & (1n << BigInt(cap))) continue;
-    try {
-      prctl(PR.CAPBSET_DROP, BigInt(cap));
-    } catch (e) {
-      // EINVAL: this kernel does not know the capability
-      if (!(e instanceof SyscallError) || e.errno !== 22) throw e;
-    }
-  }
-}
-
-function applyCapabilities(spec: ContainerSpec): void {
-  const sets = spec.capabilitySets;
-  if (sets !== null) {
-    capset({ effective: sets.effective, permitted: sets.permitted, inheritable: sets.inheritable });
-    prctl(PR.CAP_AMBIENT, BigInt(PR.CAP_AMBIENT_CLEAR_ALL));
-    for (let cap = 0; cap <= CAP_LAST; cap++) {
-      if (sets.ambient & (1n << BigInt(cap))) {
-        prctl(PR.CAP_AMBIENT, BigInt(PR.CAP_AMBIENT_RAISE), BigInt(cap));
-      }
-    }
-    return;
-  }
-  const keep = spec.capabilities;
-  const root = spec.uid === 0;
-  capset({ effective: root ? keep : 0n, permitted: keep, inheritable: 0n });
-  prctl(PR.CAP_AMBIENT, BigInt(PR.CAP_AMBIENT_CLEAR_ALL));
 }
 
 /** Closes every descriptor above 2 but those kept (the message socket first, which closes itself on exec). */
