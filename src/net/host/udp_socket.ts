@@ -214,8 +214,8 @@ export class UdpSocket {
     return this;
   }
 
-  /** Adds a listener called once. */
-  once(event: "error", fn: (e: Error) => void): this {
+  /** Adds an "error" listener called once. */
+  once(_event: "error", fn: (e: Error) => void): this {
     const wrapped = (e: Error) => {
       this.off("error", wrapped);
       fn(e);
