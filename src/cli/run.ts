@@ -187,6 +187,10 @@ export async function runCommand(
       const relay = running.ptyFd !== null ? relayTerminal(running.ptyFd) : Promise.resolve();
       const status = await running.status;
       await relay;
+      if (network !== null && o.has("net-stats")) {
+        // The debug dump: every layer's counters, drops by reason included.
+        console.error(`paranoid: network counters ${JSON.stringify(network.counters())}`);
+      }
       await network?.close();
       const code = status.signal !== null ? 128 + status.signal : status.code ?? 0;
       if (plan !== null) await finishRecord(records!, plan, code, o.has("rm"));

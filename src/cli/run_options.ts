@@ -31,6 +31,7 @@ export const RUN_OPTIONS: readonly OptionDef[] = [
     help: "DNS resolver the gateway forwards to (default: the host's)",
   },
   { long: "net-trace", value: "FILE", help: "write every frame on eth0 to a pcap file" },
+  { long: "net-stats", help: "print the stack's counters (drops by reason) when INIT ends" },
   { long: "mtu", value: "BYTES", help: "eth0's MTU (default 65520)" },
   {
     long: "publish",
