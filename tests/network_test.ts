@@ -761,6 +761,17 @@ Deno.test("network: the library, in-process, leaks no host socket after a connec
   // The test sanitizers now check that no resource (host socket, TAP read, timer) is left.
 });
 
+Deno.test("network: --net-stats dumps the stack's counters, with drops by reason", async () => {
+  const r = await inContainer("ping -c 2 10.0.15.1 >/dev/null", ["--net-stats"]);
+  assert.equal(r.code, 0, describe(r));
+  const line = r.stderr.split("\n").find((l) => l.startsWith("paranoid: network counters "));
+  assert.ok(line, r.stderr);
+  const counters = JSON.parse(line.slice("paranoid: network counters ".length));
+  assert.ok(counters.stack.events["icmp-echo-answered"] >= 2, line);
+  assert.equal(typeof counters.stack.drops, "object");
+  assert.ok(counters.link.framesIn >= 2);
+});
+
 Deno.test("network: cleanup of the shared roots", async () => {
   await removeRoot(root);
   await removeRoot(socatRoot);
