@@ -103,8 +103,9 @@ export class ContainerNetwork {
       // RFC 5681 4.2: every second segment is acknowledged at once, a lone one within 2 ms. With
       // 64 KiB segments this halves the ACKs the container's kernel must process.
       delayedAck: 2,
-      // Four 64 KiB segments in flight were the limit: a 1 MiB window keeps the sender busy.
+      // Four 64 KiB segments in flight were the limit: 1 MiB windows keep each sender busy.
       recvBufferSize: 1024 * 1024,
+      sendBufferSize: 1024 * 1024,
       // TCP segmentation offload: up to 64 KiB per segment, cut to the MSS by the container's
       // kernel (only when the TAP took TUN_F_TSO4).
       tsoSize: link.offload.tso ? 0xffff - 40 : 0,
@@ -118,6 +119,8 @@ export class ContainerNetwork {
       pollAt: () => tcp.pollAt(),
     });
     this.#tcpBridge = new TcpBridge(this.#tcp, {
+      // Host socket reads and writes of up to 1 MiB: fewer, larger system calls each way.
+      chunkSize: 1024 * 1024,
       config: this.config,
       gatewayServices: new Map([[53, dnsOverTcp((q) => this.#dns.forwardQuery(q))]]),
     });
