@@ -14,6 +14,10 @@ ESBUILD_VERSION=0.28.2
 # 1. The bundle.
 esbuild=dist/.tools/node_modules/.bin/esbuild
 if [ ! -x "$esbuild" ]; then
+  # The system's CA bundle (it holds the CA of an intercepting proxy, where there is one).
+  if [ -z "${NPM_CONFIG_CAFILE:-}" ] && [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    export NPM_CONFIG_CAFILE=/etc/ssl/certs/ca-certificates.crt
+  fi
   npm install --silent --no-save --prefix dist/.tools "esbuild@$ESBUILD_VERSION" >/dev/null 2>&1 || {
     echo "compile.sh: cannot install esbuild@$ESBUILD_VERSION from the npm registry" >&2
     exit 1

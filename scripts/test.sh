@@ -77,7 +77,15 @@ if [ "$(id -u)" -eq 0 ]; then
   rm -rf "$copy/node_modules" "$copy/dist"
   chown -R "$TEST_USER:" "$copy"
   chmod 0755 "$copy"
-  su - "$TEST_USER" -c "cd '$copy' && ./scripts/test.sh"
+  # npm settings root relies on (a registry mirror, a CA for an intercepting proxy) go along.
+  npm_env=""
+  if command -v npm >/dev/null 2>&1; then
+    cafile=$(npm config get cafile 2>/dev/null)
+    registry=$(npm config get registry 2>/dev/null)
+    [ -f "$cafile" ] && npm_env="NPM_CONFIG_CAFILE='$cafile' "
+    [ -n "$registry" ] && npm_env="${npm_env}NPM_CONFIG_REGISTRY='$registry' "
+  fi
+  su - "$TEST_USER" -c "cd '$copy' && ${npm_env}./scripts/test.sh"
   rc=$?
   rm -rf "$copy" 2>/dev/null
   exit $rc
