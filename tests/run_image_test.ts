@@ -123,3 +123,34 @@ Deno.test("run: an image that is not in the registry is one sentence and exit 12
     await registry.close();
   }
 });
+
+Deno.test("run: where overlay is refused, the image runs on a copy with its whiteouts applied, and says so", async () => {
+  const registry = await startRegistry();
+  const data = await Deno.makeTempDir({ prefix: "paranoid-data-" });
+  try {
+    await writeBusyboxLayout(`${registry.base}/oci`, "v1");
+    await registry.push(`${registry.base}/oci`, "v1", "test/busybox:1");
+    const ref = `${registry.host}/test/busybox:1`;
+    // PARANOID_NO_OVERLAY=1 stands in for a kernel that refuses unprivileged overlayfs.
+    const r = await paranoid(
+      [
+        "run",
+        "--rm",
+        "-N",
+        ref,
+        "--",
+        "sh",
+        "-c",
+        "test -e /etc/hello || echo hidden; ls /bin/busybox",
+      ],
+      { env: { XDG_DATA_HOME: data, PARANOID_NO_OVERLAY: "1" } },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n"), ["hidden", "/bin/busybox"]);
+    assert.match(r.stderr, /refused an overlay .*running on a copy of the image/);
+  } finally {
+    await cli(data, ["prune"]);
+    await Deno.remove(data, { recursive: true }).catch(() => {});
+    await registry.close();
+  }
+});

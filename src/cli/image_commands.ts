@@ -128,6 +128,20 @@ async function extractInUserNamespace(args: readonly string[]): Promise<number> 
   return await runInUserNamespace(singleThreadedCommand(["__extract", ...args]));
 }
 
+/**
+ * Copies an image's layers, bottom first, into `dir` with their whiteouts
+ * applied: the root for a container where the kernel refuses an overlay. Runs
+ * in a user namespace (unless root) so that owners survive.
+ */
+export async function copyImageRoot(layerBlobs: readonly string[], dir: string): Promise<void> {
+  for (const blob of layerBlobs) {
+    const code = useUserNamespace()
+      ? await extractInUserNamespace(["--apply", blob, dir])
+      : await extractHere(blob, dir, { whiteouts: "apply", chown: true }, undefined, true);
+    if (code !== 0) throw new Error(`Copying layer "${blob}" into "${dir}" failed (exit ${code})`);
+  }
+}
+
 /** Removes a tree; when refused (files of subordinate ids), removes it in a user namespace. */
 async function removeTree(path: string): Promise<void> {
   try {
@@ -374,6 +388,7 @@ async function extractHere(
 
 const INNER_EXTRACT_OPTIONS: OptionDef[] = [
   { long: "layer", help: "an OCI layer: overlay whiteouts" },
+  { long: "apply", help: "an OCI layer applied onto DIR: whiteouts delete what they hide" },
   { long: "result", value: "FILE", help: "write the result as JSON here instead of a summary" },
 ];
 
@@ -382,8 +397,9 @@ export async function innerExtractCommand(argv: readonly string[]): Promise<numb
   const p = parse(argv, INNER_EXTRACT_OPTIONS, "paranoid __extract SRC DIR", { min: 2, max: 2 });
   if (typeof p === "number") return p;
   const [source, target] = p.rest as [string, string];
-  const layer = p.options.has("layer");
-  const whiteouts: WhiteoutMode = layer ? "overlay" : "keep";
+  const apply = p.options.has("apply");
+  const layer = p.options.has("layer") || apply;
+  const whiteouts: WhiteoutMode = apply ? "apply" : layer ? "overlay" : "keep";
   return await extractHere(
     source,
     target,

@@ -45,6 +45,8 @@ export interface ImageRunPlan {
   root: string;
   /** The overlay: image layers top first, and the container's own upper and work dirs. */
   rootOverlay: { lower: string[]; upper: string; work: string };
+  /** The layer blobs, bottom first: for a copied root where overlay is refused. */
+  layerBlobs: string[];
   /** INIT and its arguments: Entrypoint + (command or Cmd). */
   argv: string[];
   /** Environment: the image's Env, then the request's, PATH defaulted. */
@@ -225,6 +227,7 @@ export async function prepareImageRun(
     reference: image.record.reference,
     root: `${dir}/rootfs`,
     rootOverlay: { lower, upper: `${dir}/upper`, work: `${dir}/work` },
+    layerBlobs: image.layerBlobs,
     argv,
     env,
     cwd,

@@ -19,6 +19,10 @@ import { parseOptions, stringOption, UsageError } from "./args.ts";
 import type { ImageRunPlan } from "./image_run.ts";
 import type { ContainerRegistry } from "./containers.ts";
 import type { ContainerOptions } from "../container/options.ts";
+import type { ContainerSpec } from "../container/spec.ts";
+
+/** The init step that mounts an image's overlay (see src/container/process/init.ts). */
+const OVERLAY_STEP = "mount the image's overlay root";
 import { RUN_OPTIONS, toRunRequest } from "./run_options.ts";
 import { HELP, USAGE } from "./help.ts";
 import { VERSION } from "./version.ts";
@@ -166,12 +170,33 @@ export async function runCommand(
       const publisher = await bindPublishedPorts(request.container.network);
       try {
         const joinCgroup = cgroup;
-        running = await startContainer(spec, {
-          stdin: "inherit",
-          stdout: "inherit",
-          stderr: "inherit",
-          ...(joinCgroup ? { onForked: (pid: number) => joinCgroup.add(pid) } : {}),
-        });
+        const start = (s: ContainerSpec) =>
+          startContainer(s, {
+            stdin: "inherit",
+            stdout: "inherit",
+            stderr: "inherit",
+            ...(joinCgroup ? { onForked: (pid: number) => joinCgroup.add(pid) } : {}),
+          });
+        try {
+          if (plan !== null && Deno.env.get("PARANOID_NO_OVERLAY") === "1") {
+            throw new ContainerStartError(
+              { t: "error", step: OVERLAY_STEP, syscall: "mount", errno: 1, path: plan.root },
+              125,
+            );
+          }
+          running = await start(spec);
+        } catch (e) {
+          // Where the kernel refuses an unprivileged overlay, say so and run on a copy.
+          if (plan === null || !(e instanceof ContainerStartError) || e.step !== OVERLAY_STEP) {
+            throw e;
+          }
+          printError(
+            `warning: the kernel refused an overlay for the image's root (${e.code}): running on a copy of the image in ${plan.root}`,
+          );
+          const { copyImageRoot } = await import("./image_commands.ts");
+          await copyImageRoot(plan.layerBlobs, plan.root);
+          running = await start({ ...spec, rootOverlay: null });
+        }
       } catch (e) {
         publisher?.close();
         throw e;
