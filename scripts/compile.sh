@@ -3,8 +3,9 @@
 #
 # deno compile downloads its runtime (denort) from the internet; set DENORT_BIN
 # to a local denort to build offline. Without either, the bundle is still made
-# and one line says why the binary was not. TARGETS may list Rust target
-# triples (default: this machine's); the V8 flag that fork() needs is baked in.
+# and one line says why the binary was not. TARGETS lists Rust target triples
+# (default: x86-64 and aarch64 Linux; dist/paranoid is this machine's), with
+# the V8 flag that fork() needs baked in.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 mkdir -p dist
@@ -28,7 +29,12 @@ fi
 echo "compile.sh: built dist/paranoid.js (run it with: deno run -A dist/paranoid.js)"
 
 # 2. The binary.
-targets=${TARGETS:-}
+host_target=$(uname -m)-unknown-linux-gnu
+if [ -n "${DENORT_BIN:-}" ]; then
+  targets=${TARGETS-""} # a local denort serves this machine's target only
+else
+  targets=${TARGETS-"x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu"}
+fi
 build_binary() {
   local target=$1 out=dist/paranoid
   local args=(compile -A --no-config --v8-flags=--single-threaded --quiet)
@@ -36,7 +42,8 @@ build_binary() {
     args+=(--target "$target")
     out="dist/paranoid-$target"
   fi
-  "$deno" "${args[@]}" --output "$out" main.ts
+  "$deno" "${args[@]}" --output "$out" main.ts || return 1
+  if [ "$target" = "$host_target" ] || [ -z "$target" ]; then cp "$out" dist/paranoid 2>/dev/null || true; fi
 }
 if [ -n "${DENORT_BIN:-}" ] && [ ! -x "$DENORT_BIN" ]; then
   echo "compile.sh: DENORT_BIN=$DENORT_BIN is not an executable file; dist/paranoid was not built" >&2
