@@ -53,8 +53,11 @@ failed=0
 for t in ${targets:-""}; do
   if ! build_binary "$t" 2>dist/.compile.log; then
     failed=1
-    reason=$(grep -m1 -oE 'error sending request[^:]*|dns error.*' dist/.compile.log || true)
-    echo "compile.sh: dist/paranoid${t:+-$t} was not built: deno compile could not get its runtime (offline?); set DENORT_BIN to a local denort. ${reason}" >&2
+    if grep -q 'error sending request' dist/.compile.log; then
+      echo "compile.sh: dist/paranoid${t:+-$t} was not built: deno compile could not download its runtime (denort) from dl.deno.land; set DENORT_BIN to a local denort" >&2
+    else
+      echo "compile.sh: dist/paranoid${t:+-$t} was not built: $(grep -m1 -i error dist/.compile.log)" >&2
+    fi
   fi
 done
 [ "$failed" -eq 0 ] && echo "compile.sh: built dist/paranoid"
