@@ -159,8 +159,8 @@ export class TapLink {
       const n = Number(libc.read(this.#fd, buf, BigInt(buf.length)));
       if (n <= hlen) {
         if (n < 0 && lastErrno() !== EAGAIN) this.#closed = true;
-        if (n >= 0 && n <= hlen && n > 0) continue;
-        break;
+        if (n <= 0) break;
+        continue; // a runt without a whole header: skip it
       }
       count++;
       this.stats.framesIn++;
@@ -179,21 +179,23 @@ export class TapLink {
     const buf = this.#buf;
     const flags = buf[0]!;
     if (buf[1] !== VirtioNetGso.NONE) this.stats.gsoIn++;
-    if (flags & VirtioNetFlag.DATA_VALID) return true;
-    if (!(flags & VirtioNetFlag.NEEDS_CSUM)) return false;
-    // virtio 1.2 5.1.6.2.1: the transport checksum holds only the pseudo-header sum. The stack's
-    // TCP accepts the flag (an unfragmented IPv4 segment, or IPv6 with TCP as the first next
-    // header); anything else (UDP) gets the checksum completed here, as a device would.
+    if (!(flags & (VirtioNetFlag.NEEDS_CSUM | VirtioNetFlag.DATA_VALID))) return false;
+    // The stack's TCP takes the flag for an unfragmented IPv4 segment, or IPv6 with TCP as the
+    // first next header (virtio 1.2 5.1.6.3.2 DATA_VALID: already checked; 5.1.6.2.1 NEEDS_CSUM:
+    // the field holds only the pseudo-header sum, and the container's own kernel wrote the data).
     const type = frame.length > ETH_HLEN + 40 ? (frame[12]! << 8) | frame[13]! : 0;
     if (
-      type === ETHERTYPE_IPV4 && frame[ETH_HLEN + 9] === PROTO_TCP &&
-      ((frame[ETH_HLEN + 6]! & 0x3f) | frame[ETH_HLEN + 7]!) === 0
+      (type === ETHERTYPE_IPV4 && frame[ETH_HLEN + 9] === PROTO_TCP &&
+        ((frame[ETH_HLEN + 6]! & 0x3f) | frame[ETH_HLEN + 7]!) === 0) ||
+      (type === ETHERTYPE_IPV6 && frame[ETH_HLEN + 6] === PROTO_TCP)
     ) {
       return true;
     }
-    if (type === ETHERTYPE_IPV6 && frame[ETH_HLEN + 6] === PROTO_TCP) return true;
-    const h = new VirtioNetHeader(buf);
-    completeChecksum(frame, h.csumStart, h.csumOffset);
+    // Anything else (UDP) with NEEDS_CSUM gets its checksum completed here, as a device would.
+    if (flags & VirtioNetFlag.NEEDS_CSUM) {
+      const h = new VirtioNetHeader(buf);
+      completeChecksum(frame, h.csumStart, h.csumOffset);
+    }
     return false;
   }
 
