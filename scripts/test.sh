@@ -10,7 +10,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 DENO_VERSION=2.9.6
 TEST_USER=paranoid-test
 PACKAGES=(uidmap busybox-static iperf3 slirp4netns passt bubblewrap socat tcpdump
-  util-linux bsdutils procps attr docker-registry skopeo umoci ca-certificates)
+  util-linux bsdutils procps attr apache2-utils python3 docker-registry skopeo umoci ca-certificates)
 
 say() { printf 'test.sh: %s\n' "$*" >&2; }
 
