@@ -3,11 +3,13 @@
 // Start-up: a container running /bin/true with networking off, against
 // `bwrap --unshare-all` and `unshare -Urpf --mount-proc`. Then the network
 // (bench/network.ts): iperf3 both ways, latency, CPU per GB and peak RSS
-// against slirp4netns and pasta. Run as a normal user. BENCH_SKIP_NET=1 skips
-// the network part.
+// against slirp4netns and pasta. Then images (bench/images.ts): pull plus
+// unpack against skopeo plus umoci. Run as a normal user. BENCH_SKIP_NET=1 and
+// BENCH_SKIP_IMAGES=1 skip those parts.
 
 import { installed, medianTime, table } from "./bench/measure.ts";
 import { networkBench } from "./bench/network.ts";
+import { benchImages } from "./bench/images.ts";
 
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 20);
 const main = new URL("../main.ts", import.meta.url).pathname;
@@ -76,4 +78,8 @@ try {
 if (Deno.env.get("BENCH_SKIP_NET") !== "1") {
   console.log("");
   console.log(await networkBench(Number(Deno.env.get("BENCH_RUNS") ?? 3)));
+}
+
+if (Deno.env.get("BENCH_SKIP_IMAGES") !== "1") {
+  await benchImages(Number(Deno.env.get("BENCH_IMAGE_RUNS") ?? 5));
 }
