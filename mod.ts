@@ -33,6 +33,16 @@ export { ContainerConfigError, type ContainerOptions } from "./src/container/opt
 export { ContainerStartError, type StdioMode } from "./src/container/process/host.ts";
 export type { BindMount, MountSpec, TmpfsMount } from "./src/container/spec.ts";
 export { ensureDefaultRootfs } from "./src/container/default_rootfs.ts";
+export type { NetworkOptions } from "./src/container/options.ts";
+export type { PortMapping } from "./src/net/host/publish.ts";
+export { images, pull, PullError, type PullOptions } from "./src/image/api.ts";
+export type { ImageRecord } from "./src/image/store.ts";
+export {
+  CONTAINER_ADDRESS,
+  CONTAINER_ADDRESS6,
+  GATEWAY_ADDRESS,
+  GATEWAY_ADDRESS6,
+} from "./src/net/addresses.ts";
 export { SyscallError } from "./ffi/errno.ts";
 
 import { cli } from "./src/cli/main.ts";

@@ -1,7 +1,8 @@
 // Integration: the library's Container, in-process (this runner is single-threaded) and through the helper.
 
 import assert from "node:assert/strict";
-import { Container, ContainerStartError } from "../mod.ts";
+import { Container, ContainerStartError, images, pull, PullError } from "../mod.ts";
+import { startRegistry, writeBusyboxLayout } from "./fixtures/registry.ts";
 import { makeBusyboxRoot, removeRoot } from "./helpers.ts";
 
 const root = await makeBusyboxRoot();
@@ -77,6 +78,31 @@ Deno.test("library: from a multi-threaded process, Container works through the h
   const text = new TextDecoder().decode(out.stdout);
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   assert.deepEqual(JSON.parse(text), { code: 4, stdout: "out-helper-box\n", stderr: "err\n" });
+});
+
+Deno.test("library: pull() fetches into the user's store and images() lists it", async () => {
+  const registry = await startRegistry();
+  const data = await Deno.makeTempDir({ prefix: "paranoid-data-" });
+  const before = Deno.env.get("XDG_DATA_HOME");
+  Deno.env.set("XDG_DATA_HOME", data);
+  try {
+    await writeBusyboxLayout(`${registry.base}/oci`, "v1");
+    await registry.push(`${registry.base}/oci`, "v1", "lib/busybox:1");
+    const digest = await pull(`${registry.host}/lib/busybox:1`);
+    assert.match(digest, /^sha256:[0-9a-f]{64}$/);
+    const list = await images();
+    assert.deepEqual(list.map((i) => i.reference), [`${registry.host}/lib/busybox:1`]);
+    await assert.rejects(pull(`${registry.host}/lib/missing:1`), PullError);
+  } finally {
+    if (before === undefined) Deno.env.delete("XDG_DATA_HOME");
+    else Deno.env.set("XDG_DATA_HOME", before);
+    await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--no-config", new URL("../main.ts", import.meta.url).pathname, "prune"],
+      env: { XDG_DATA_HOME: data },
+    }).output();
+    await Deno.remove(data, { recursive: true }).catch(() => {});
+    await registry.close();
+  }
 });
 
 Deno.test("library: cleanup", async () => {
