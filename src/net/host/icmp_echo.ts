@@ -22,7 +22,7 @@ const REPLY_TIMEOUT_MS = 10_000;
 
 /** The sentence printed once when ping sockets are not allowed. */
 export const PING_DISABLED_MESSAGE =
-  "ping to hosts other than the gateway is unavailable: this user's groups are outside net.ipv4.ping_group_range; as root, sysctl -w net.ipv4.ping_group_range=\"0 2147483647\" enables it";
+  'ping to hosts other than the gateway is unavailable: this user\'s groups are outside net.ipv4.ping_group_range; as root, sysctl -w net.ipv4.ping_group_range="0 2147483647" enables it';
 
 /** Forwards echo requests through a host ICMP datagram socket. */
 export class HostIcmpEcho implements IcmpEchoHook {
@@ -95,7 +95,14 @@ export class HostIcmpEcho implements IcmpEchoHook {
       for (;;) {
         fromLen[0] = 16;
         const n = Number(
-          libc.recvfrom(fd, buf, BigInt(buf.length), MSG_DONTWAIT, from, new Uint8Array(fromLen.buffer)),
+          libc.recvfrom(
+            fd,
+            buf,
+            BigInt(buf.length),
+            MSG_DONTWAIT,
+            from,
+            new Uint8Array(fromLen.buffer),
+          ),
         );
         if (n < 0) {
           void lastErrno();
