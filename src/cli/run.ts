@@ -4,11 +4,12 @@ import { ContainerStartError } from "../container/process/host.ts";
 import { ContainerConfigError } from "../container/options.ts";
 import { ensureDefaultRootfs } from "../container/default_rootfs.ts";
 import { buildSpec } from "../container/options.ts";
-import { type RunningContainer, startContainer } from "../container/process/host.ts";
+import { mark, type RunningContainer, startContainer } from "../container/process/host.ts";
 import { relayTerminal } from "../container/tty.ts";
 import {
   attachNetwork,
   bindPublishedPorts,
+  loadNetworkModules,
   NO_TUN_WARNING,
   tunUsable,
 } from "../container/network.ts";
@@ -167,6 +168,8 @@ export async function runCommand(
     try {
       const limits = request.container.limits;
       cgroup = limits ? ContainerCgroup.create(limits, `paranoid-${crypto.randomUUID()}`) : null;
+      // The stack's modules load while the container starts, and only when it has a network.
+      if (request.container.network !== false) void loadNetworkModules();
       const publisher = await bindPublishedPorts(request.container.network);
       try {
         const joinCgroup = cgroup;
@@ -203,7 +206,7 @@ export async function runCommand(
       }
       for (const n of pending) running.kill(n);
       if (plan !== null) await records!.markRunning(plan.record.id, running.pid);
-      const network = attachNetwork(
+      const network = await attachNetwork(
         running,
         request.container.network,
         publisher,
@@ -211,6 +214,7 @@ export async function runCommand(
       );
       const relay = running.ptyFd !== null ? relayTerminal(running.ptyFd) : Promise.resolve();
       const status = await running.status;
+      mark("INIT ended");
       await relay;
       if (network !== null && o.has("net-stats")) {
         // The debug dump: every layer's counters, drops by reason included.

@@ -6,7 +6,7 @@ import { type RunningContainer, startContainer, type StdioMode } from "./process
 import { collect, readableFromFd, writableToFd } from "./streams.ts";
 import { isSingleThreaded } from "./single_thread.ts";
 import { spawnThroughHelper } from "./helper_spawn.ts";
-import { attachNetwork, bindPublishedPorts } from "./network.ts";
+import { attachNetwork, bindPublishedPorts, loadNetworkModules } from "./network.ts";
 import { ContainerCgroup } from "./cgroups.ts";
 
 /** Options of {@link Container}: the container itself plus where INIT's streams go. */
@@ -144,6 +144,7 @@ export class Container {
     const cgroup = o.limits
       ? ContainerCgroup.create(o.limits, `paranoid-${crypto.randomUUID()}`)
       : null;
+    if (o.network !== false) void loadNetworkModules();
     const publisher = await bindPublishedPorts(o.network).catch((e) => {
       cgroup?.remove();
       throw e;
@@ -159,7 +160,7 @@ export class Container {
       cgroup?.remove();
       throw e;
     }
-    const network = attachNetwork(running, o.network, publisher);
+    const network = await attachNetwork(running, o.network, publisher);
     return wrapRunning(running, async () => {
       await network?.close();
       cgroup?.remove();

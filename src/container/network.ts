@@ -1,21 +1,30 @@
 // Joins a started container's TAP to the userspace network stack on the host side.
 
-import { ContainerNetwork } from "../net/host/network.ts";
-import { PortPublisher } from "../net/host/publish.ts";
+import type { ContainerNetwork } from "../net/host/network.ts";
+import type { PortPublisher } from "../net/host/publish.ts";
 import type { NetworkOptions } from "./options.ts";
+
+/**
+ * Loads the network stack's modules. It is a large graph, so it is loaded
+ * only for containers that have a network, and started while they start.
+ */
+export function loadNetworkModules(): Promise<typeof import("../net/host/network.ts")> {
+  return import("../net/host/network.ts");
+}
 import type { RunningContainer } from "./process/host.ts";
 
 /** Starts the stack on the container's TAP, or returns null when the container has no network. */
-export function attachNetwork(
+export async function attachNetwork(
   running: RunningContainer,
   options: boolean | NetworkOptions | undefined,
   publisher: PortPublisher | null,
   warn?: (message: string) => void,
-): ContainerNetwork | null {
+): Promise<ContainerNetwork | null> {
   if (running.tapFd === null) {
     publisher?.close();
     return null;
   }
+  const { ContainerNetwork } = await loadNetworkModules();
   const o = typeof options === "object" ? options : {};
   return new ContainerNetwork(running.tapFd, {
     config: {
@@ -36,7 +45,9 @@ export async function bindPublishedPorts(
   options: boolean | NetworkOptions | undefined,
 ): Promise<PortPublisher | null> {
   const mappings = typeof options === "object" ? options.publish ?? [] : [];
-  return mappings.length === 0 ? null : await PortPublisher.bind(mappings);
+  if (mappings.length === 0) return null;
+  const { PortPublisher } = await import("../net/host/publish.ts");
+  return await PortPublisher.bind(mappings);
 }
 
 /** True when this user can open /dev/net/tun (mode 0666 on common distributions). */

@@ -80,10 +80,9 @@ export interface StartOptions {
 }
 
 const timing = Deno.env.get("PARANOID_TIMING") === "1";
-const t0 = performance.now();
-/** With PARANOID_TIMING=1, prints how long each start-up phase took (for profiling). */
-function mark(what: string): void {
-  if (timing) console.error(`paranoid: timing ${(performance.now() - t0).toFixed(1)} ms ${what}`);
+/** With PARANOID_TIMING=1, prints when each start-up phase ended, in ms since the process started. */
+export function mark(what: string): void {
+  if (timing) console.error(`paranoid: timing ${performance.now().toFixed(1)} ms ${what}`);
 }
 
 /** A channel reader: one outstanding receive at a time, on Deno's thread pool. */
