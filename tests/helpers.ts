@@ -40,6 +40,30 @@ export async function paranoid(
   return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
 }
 
+/**
+ * Runs `script` with sh in a container on `root`, under --init and killed
+ * after two minutes if it hangs (a guard: pid 1 cannot be killed from inside).
+ */
+export function runScript(
+  root: string,
+  script: string,
+  options: readonly string[] = [],
+): Promise<RunResult> {
+  return paranoid([
+    `--root=${root}`,
+    "--init",
+    ...options,
+    "--",
+    "timeout",
+    "-s",
+    "KILL",
+    "120",
+    "/bin/sh",
+    "-c",
+    script,
+  ]);
+}
+
 /** Finds the host's busybox; integration tests fail loudly when it is missing. */
 export function hostBusybox(): string {
   for (const p of ["/bin/busybox", "/usr/bin/busybox"]) {

@@ -21,6 +21,7 @@ import {
   processesWith,
   removeRoot,
   type RunResult,
+  runScript,
 } from "./helpers.ts";
 
 const MB20 = 20 * 1024 * 1024;
@@ -71,28 +72,13 @@ async function makeSocatRoot(): Promise<string> {
   return dir;
 }
 
-/**
- * Runs `script` with sh in a container on `rootDir`, killed after two minutes if it hangs
- * (under --init, since pid 1 of a pid namespace cannot be killed from inside).
- */
+/** Runs `script` in a container on `rootDir` (see runScript). */
 function inContainer(
   script: string,
   options: readonly string[] = [],
   rootDir = root,
 ): Promise<RunResult> {
-  return paranoid([
-    `--root=${rootDir}`,
-    "--init",
-    ...options,
-    "--",
-    "timeout",
-    "-s",
-    "KILL",
-    "120",
-    "/bin/sh",
-    "-c",
-    script,
-  ]);
+  return runScript(rootDir, script, options);
 }
 
 /** Runs `script` in the socat root, with the host's /usr read-only. */

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { readRequestLine, replyHttp, serveDns } from "./fixtures/net_servers.ts";
-import { makeBusyboxRoot, paranoid, removeRoot, type RunResult } from "./helpers.ts";
+import { makeBusyboxRoot, paranoid, removeRoot, type RunResult, runScript } from "./helpers.ts";
 
 const GATEWAY6 = "fd00:15::1";
 
@@ -42,20 +42,9 @@ requireIpv6Loopback();
 const root = await makeBusyboxRoot();
 addEventListener("unload", () => void removeRoot(root).catch(() => {}));
 
-/** Runs `script` with sh in a container, killed after two minutes if it hangs. */
+/** Runs `script` in a container on the shared root (see runScript). */
 function inContainer(script: string, options: readonly string[] = []): Promise<RunResult> {
-  return paranoid([
-    `--root=${root}`,
-    ...options,
-    "--",
-    "timeout",
-    "-s",
-    "KILL",
-    "120",
-    "/bin/sh",
-    "-c",
-    script,
-  ]);
+  return runScript(root, script, options);
 }
 
 function describe(r: RunResult): string {

@@ -8,14 +8,25 @@ function cli(data: string, args: string[]): Promise<RunResult> {
   return paranoid(args, { env: { XDG_DATA_HOME: data } });
 }
 
-Deno.test("run: an image from a real registry runs on an overlay, with its config applied and layers untouched", async () => {
-  const registry = await startRegistry();
+// One registry with one pushed image for the file; each test has its own store.
+const registry = await startRegistry();
+await writeBusyboxLayout(`${registry.base}/oci`, "v1");
+await registry.push(`${registry.base}/oci`, "v1", "test/busybox:1");
+const ref = `${registry.host}/test/busybox:1`;
+
+/** Runs `fn` with a fresh XDG_DATA_HOME, pruned and removed afterwards. */
+async function withStore(fn: (data: string) => Promise<void>): Promise<void> {
   const data = await Deno.makeTempDir({ prefix: "paranoid-data-" });
   try {
-    await writeBusyboxLayout(`${registry.base}/oci`, "v1");
-    await registry.push(`${registry.base}/oci`, "v1", "test/busybox:1");
-    const ref = `${registry.host}/test/busybox:1`;
+    await fn(data);
+  } finally {
+    await cli(data, ["prune"]);
+    await Deno.remove(data, { recursive: true }).catch(() => {});
+  }
+}
 
+Deno.test("run: an image from a real registry runs on an overlay, with its config applied and layers untouched", async () => {
+  await withStore(async (data) => {
     // Pulls on first use; the whiteout in the top layer hides /etc/hello of the lower one.
     const first = await cli(data, [
       "run",
@@ -103,34 +114,20 @@ Deno.test("run: an image from a real registry runs on an overlay, with its confi
     await cli(data, ["rm", "-f", "live"]);
     const rm = await cli(data, ["rm", "web"]);
     assert.equal(rm.code, 0, rm.stderr);
-  } finally {
-    await cli(data, ["prune"]);
-    await Deno.remove(data, { recursive: true }).catch(() => {});
-    await registry.close();
-  }
+  });
 });
 
 Deno.test("run: an image that is not in the registry is one sentence and exit 125", async () => {
-  const registry = await startRegistry();
-  const data = await Deno.makeTempDir({ prefix: "paranoid-data-" });
-  try {
+  await withStore(async (data) => {
     const r = await cli(data, ["run", "-N", `${registry.host}/no/such:image`, "--", "true"]);
     assert.equal(r.code, 125);
     assert.match(r.stderr, /no\/such/);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
-  } finally {
-    await Deno.remove(data, { recursive: true }).catch(() => {});
-    await registry.close();
-  }
+  });
 });
 
 Deno.test("run: where overlay is refused, the image runs on a copy with its whiteouts applied, and says so", async () => {
-  const registry = await startRegistry();
-  const data = await Deno.makeTempDir({ prefix: "paranoid-data-" });
-  try {
-    await writeBusyboxLayout(`${registry.base}/oci`, "v1");
-    await registry.push(`${registry.base}/oci`, "v1", "test/busybox:1");
-    const ref = `${registry.host}/test/busybox:1`;
+  await withStore(async (data) => {
     // PARANOID_NO_OVERLAY=1 stands in for a kernel that refuses unprivileged overlayfs.
     const r = await paranoid(
       [
@@ -148,9 +145,9 @@ Deno.test("run: where overlay is refused, the image runs on a copy with its whit
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split("\n"), ["hidden", "/bin/busybox"]);
     assert.match(r.stderr, /refused an overlay .*running on a copy of the image/);
-  } finally {
-    await cli(data, ["prune"]);
-    await Deno.remove(data, { recursive: true }).catch(() => {});
-    await registry.close();
-  }
+  });
+});
+
+Deno.test("run: cleanup of the registry", async () => {
+  await registry.close();
 });
