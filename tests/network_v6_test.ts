@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { readRequestLine, replyHttp, serveDns } from "./fixtures/net_servers.ts";
-import { makeBusyboxRoot, paranoid, removeRoot, type RunResult, runScript } from "./helpers.ts";
+import { makeBusyboxRoot, removeRoot, type RunResult, runScript } from "./helpers.ts";
 
 const GATEWAY6 = "fd00:15::1";
 
