@@ -241,14 +241,36 @@ Deno.test("network: five downloads and five uploads at once all arrive byte-exac
 });
 
 Deno.test("network: 20 MB echoed back at once, both directions full, arrive byte-exact", async () => {
+  // The echo reads and writes independently: busybox nc blocks in write() while its send
+  // buffer is full and reads nothing meanwhile, so an echo that stopped reading while its
+  // own writes wait would deadlock with it once 20 MB exceed every buffer on the path (as
+  // it would over the kernel's own TCP), whatever the stack in between does.
   const server = serveTcp(async (conn) => {
-    const buf = new Uint8Array(64 * 1024);
+    const queue: Uint8Array[] = [];
+    let ended = false;
+    const waiting: { wake: (() => void) | null } = { wake: null };
+    const writer = (async () => {
+      for (;;) {
+        const chunk = queue.shift();
+        if (chunk !== undefined) {
+          await writeAll(conn, chunk);
+          continue;
+        }
+        if (ended) break;
+        await new Promise<void>((r) => waiting.wake = r);
+      }
+      await conn.closeWrite();
+    })();
     for (;;) {
+      const buf = new Uint8Array(64 * 1024);
       const n = await conn.read(buf);
       if (n === null) break;
-      await writeAll(conn, buf.subarray(0, n));
+      queue.push(buf.subarray(0, n));
+      waiting.wake?.();
     }
-    await conn.closeWrite();
+    ended = true;
+    waiting.wake?.();
+    await writer;
   });
   try {
     const r = await inContainer(
