@@ -5,12 +5,12 @@ import { ensureSingleThreaded } from "../container/single_thread.ts";
 import { joinContainer, JoinError } from "../container/join.ts";
 import { DOCKER_DEFAULT_CAPABILITY_MASK } from "../container/caps.ts";
 import { defaultSeccompProgram } from "../container/seccomp/cache.ts";
+import { DEFAULT_PATH } from "../container/process/identity.ts";
 import { parseEnvAssignment, parseUser } from "./run_options.ts";
 import { containerRegistry, describeError } from "./image_commands.ts";
 import { processStartTime } from "./containers.ts";
 
 const USAGE = "Usage: paranoid exec [-e K=V] [-w DIR] [-u UID[:GID]] NAME [--] CMD [ARGS...]";
-const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** Runs `exec`; returns the command's exit status (125 when the container cannot be joined). */
 export async function execCommand(

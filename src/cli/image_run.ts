@@ -1,12 +1,10 @@
 // `paranoid run IMAGE`: turn an image's config and the run options into argv, env, user and an overlay root
 
 import { type ContainerRecord, ContainerRegistry } from "./containers.ts";
+import { DEFAULT_PATH } from "../container/process/identity.ts";
 import { ImageNotFoundError, type ImageStore, type PullProgress } from "../image/store.ts";
 import type { RunConfig } from "../image/manifest.ts";
 import type { Platform } from "../image/manifest.ts";
-
-/** The PATH a container gets when the image sets none (Docker's default). */
-export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** An image that cannot be run as asked: no command, unknown user, bad config. */
 export class ImageRunError extends Error {

@@ -2,6 +2,7 @@
 
 import { DOCKER_DEFAULT_CAPABILITY_MASK } from "./caps.ts";
 import { detectIdMapping } from "./idmap.ts";
+import { DEFAULT_PATH } from "./process/identity.ts";
 import type { ResourceLimits } from "./cgroups.ts";
 import { defaultSeccompProgram } from "./seccomp/cache.ts";
 import type { PortMapping } from "../net/host/publish.ts";
@@ -161,7 +162,7 @@ export function buildSpec(o: ContainerOptions): { spec: ContainerSpec; warning: 
     );
   }
   const env = new Map<string, string>([
-    ["PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+    ["PATH", DEFAULT_PATH],
     ["HOSTNAME", hostname],
     ["HOME", user.uid === 0 ? "/root" : "/"],
   ]);
