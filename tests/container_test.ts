@@ -402,14 +402,24 @@ Deno.test("container: nothing outlives the container when paranoid is killed", a
       `sleep 1000 & echo ready; exec sleep 999 ${marker}`,
     ],
     stdout: "piped",
-    stderr: "null",
+    stderr: "piped",
   }).spawn();
+  const errors = new Response(child.stderr).text();
   const reader = child.stdout.getReader();
-  await reader.read();
+  let out = "";
+  while (!out.includes("ready")) {
+    const { value, done } = await reader.read();
+    if (done) {
+      const status = await child.status;
+      assert.fail(`paranoid ended (${status.code}) before INIT said ready: ${await errors}`);
+    }
+    out += new TextDecoder().decode(value);
+  }
   await eventually(() => processesWith(marker).length > 0, "the container to start");
   child.kill("SIGKILL");
   await child.status;
   await reader.cancel();
+  await errors;
   await eventually(() => processesWith(marker).length === 0, "the container's processes to die");
 });
 

@@ -605,9 +605,15 @@ Deno.test("config.md: process.terminal sends the pty master to --console-socket"
     const created = create("tty1", dir, ["--console-socket", path]);
     const before = sockets();
     const conn = await listener.accept();
-    const fresh = [...sockets()].filter(([fd, l]) =>
-      l.startsWith("socket:") && before.get(fd) !== l
+    // Deno hides a connection's fd: find it as the new socket that the kernel lists under
+    // the listener's path in /proc/net/unix (an accepted socket carries that path too).
+    const acceptedInodes = new Set(
+      Deno.readTextFileSync("/proc/net/unix").split("\n").slice(1)
+        .map((line) => line.trim().split(/\s+/))
+        .filter((f) => f[7] === path && f[5] === "03")
+        .map((f) => `socket:[${f[6]}]`),
     );
+    const fresh = [...sockets()].filter(([fd, l]) => acceptedInodes.has(l) && before.get(fd) !== l);
     assert.equal(fresh.length, 1, `new sockets: ${JSON.stringify(fresh)}`);
     // Deno's sockets are non-blocking: wait until the message is there.
     await pollReadable([Number(fresh[0]![0])], 30_000);
