@@ -177,8 +177,11 @@ Deno.test("network v6: UDP over IPv6 to a host echo server on ::1 (busybox nsloo
 Deno.test("network v6: a published port reached over ::1 sees the client as fd00:15::1", async () => {
   const port = freePort6();
   const run = inContainer("nc -l -p 80 -e netstat -tn", ["-p", `[::1]:${port}:80`]);
+  // Until nc listens, a connection is refused inside (RST) and ends at once with nothing read:
+  // retry, with a pause, until a deadline rather than a count, so a slow start cannot exhaust it.
   let text = "";
-  for (let i = 0; i < 100 && text === ""; i++) {
+  const deadline = Date.now() + 60_000;
+  while (text === "" && Date.now() < deadline) {
     try {
       const c = await Deno.connect({ hostname: "::1", port });
       const chunks: Uint8Array[] = [];
@@ -191,8 +194,9 @@ Deno.test("network v6: a published port reached over ::1 sees the client as fd00
       c.close();
       text = new TextDecoder().decode(new Uint8Array(chunks.flatMap((b) => [...b])));
     } catch {
-      await new Promise((r) => setTimeout(r, 100));
+      // not listening on the host yet
     }
+    if (text === "") await new Promise((r) => setTimeout(r, 50));
   }
   const r = await run;
   assert.equal(r.code, 0, describe(r));
