@@ -121,3 +121,51 @@ export async function eventually(check: () => boolean, what: string, tries = 100
   }
   throw new Error(`Timed out waiting for ${what}`);
 }
+
+/** Throws, naming the Debian package, when a host program the tests need is missing. */
+export function requireProgram(path: string, pkg: string): void {
+  try {
+    if (Deno.statSync(path).isFile) return;
+  } catch {
+    // reported below
+  }
+  throw new Error(`${path} is missing: install the Debian package ${pkg}`);
+}
+
+/** Throws when /dev/net/tun is missing or not usable by this user. */
+export function requireTun(): void {
+  try {
+    Deno.openSync("/dev/net/tun", { read: true, write: true }).close();
+  } catch (e) {
+    throw new Error(
+      `/dev/net/tun cannot be opened (${e}): load the tun module and make it mode 0666`,
+    );
+  }
+}
+
+/**
+ * A root whose /usr is meant to be the host's, bind-mounted read-only (socat and its libraries):
+ * busybox applets in bin/ and sbin/, lib and lib64 pointing into usr/, an empty usr/.
+ */
+export async function makeSocatRoot(): Promise<string> {
+  requireProgram("/usr/bin/socat", "socat");
+  const dir = await makeBusyboxRoot();
+  await Deno.remove(`${dir}/usr`, { recursive: true });
+  await Deno.mkdir(`${dir}/usr`);
+  const list = await new Deno.Command(`${dir}/bin/busybox`, { args: ["--list"], stdout: "piped" })
+    .output();
+  for (const applet of new TextDecoder().decode(list.stdout).split("\n")) {
+    if (applet === "" || applet === "busybox") continue;
+    await Deno.symlink("/bin/busybox", `${dir}/bin/${applet}`).catch(() => {});
+  }
+  await Deno.symlink("usr/lib", `${dir}/lib`);
+  await Deno.symlink("usr/lib64", `${dir}/lib64`);
+  return dir;
+}
+
+/** A run's exit code and the tails of its output, for assertion messages. */
+export function describe(r: RunResult): string {
+  return `exit ${r.code}\n--- stdout\n${r.stdout.slice(-2000)}\n--- stderr\n${
+    r.stderr.slice(-2000)
+  }`;
+}

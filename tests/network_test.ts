@@ -15,11 +15,15 @@ import {
   writeAll,
 } from "./fixtures/net_servers.ts";
 import {
+  describe,
   eventually,
   makeBusyboxRoot,
+  makeSocatRoot,
   paranoid,
   processesWith,
   removeRoot,
+  requireProgram,
+  requireTun,
   type RunResult,
   runScript,
 } from "./helpers.ts";
@@ -27,50 +31,9 @@ import {
 const MB20 = 20 * 1024 * 1024;
 const GATEWAY = "10.0.15.1";
 
-/** Throws, naming the Debian package, when a host program the tests need is missing. */
-function requireProgram(path: string, pkg: string): void {
-  try {
-    if (Deno.statSync(path).isFile) return;
-  } catch {
-    // reported below
-  }
-  throw new Error(`${path} is missing: install the Debian package ${pkg}`);
-}
-
-/** Throws when /dev/net/tun is missing or not usable by this user. */
-function requireTun(): void {
-  try {
-    Deno.openSync("/dev/net/tun", { read: true, write: true }).close();
-  } catch (e) {
-    throw new Error(
-      `/dev/net/tun cannot be opened (${e}): load the tun module and make it mode 0666`,
-    );
-  }
-}
-
 requireTun();
 const root = await makeBusyboxRoot();
 const socatRoot = await makeSocatRoot();
-
-/**
- * A root whose /usr is meant to be the host's, bind-mounted read-only (socat and its libraries):
- * busybox applets in bin/ and sbin/, lib and lib64 pointing into usr/, an empty usr/.
- */
-async function makeSocatRoot(): Promise<string> {
-  requireProgram("/usr/bin/socat", "socat");
-  const dir = await makeBusyboxRoot();
-  await Deno.remove(`${dir}/usr`, { recursive: true });
-  await Deno.mkdir(`${dir}/usr`);
-  const list = await new Deno.Command(`${dir}/bin/busybox`, { args: ["--list"], stdout: "piped" })
-    .output();
-  for (const applet of new TextDecoder().decode(list.stdout).split("\n")) {
-    if (applet === "" || applet === "busybox") continue;
-    await Deno.symlink("/bin/busybox", `${dir}/bin/${applet}`).catch(() => {});
-  }
-  await Deno.symlink("usr/lib", `${dir}/lib`);
-  await Deno.symlink("usr/lib64", `${dir}/lib64`);
-  return dir;
-}
 
 /** Runs `script` in a container on `rootDir` (see runScript). */
 function inContainer(
@@ -84,12 +47,6 @@ function inContainer(
 /** Runs `script` in the socat root, with the host's /usr read-only. */
 function inSocatContainer(script: string, options: readonly string[] = []): Promise<RunResult> {
   return inContainer(script, ["-v", "/usr:/usr:ro", ...options], socatRoot);
-}
-
-function describe(r: RunResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout.slice(-2000)}\n--- stderr\n${
-    r.stderr.slice(-2000)
-  }`;
 }
 
 Deno.test("network: a 20 MB download from the host's loopback arrives byte-exact", async () => {

@@ -3,20 +3,17 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { readRequestLine, replyHttp, serveDns } from "./fixtures/net_servers.ts";
-import { makeBusyboxRoot, removeRoot, type RunResult, runScript } from "./helpers.ts";
+import {
+  describe,
+  makeBusyboxRoot,
+  removeRoot,
+  requireProgram,
+  requireTun,
+  type RunResult,
+  runScript,
+} from "./helpers.ts";
 
 const GATEWAY6 = "fd00:15::1";
-
-/** Throws when /dev/net/tun is missing or not usable by this user. */
-function requireTun(): void {
-  try {
-    Deno.openSync("/dev/net/tun", { read: true, write: true }).close();
-  } catch (e) {
-    throw new Error(
-      `/dev/net/tun cannot be opened (${e}): load the tun module and make it mode 0666`,
-    );
-  }
-}
 
 /** Throws when the host has no IPv6 loopback (the kernel's ipv6 support is off). */
 function requireIpv6Loopback(): void {
@@ -27,16 +24,6 @@ function requireIpv6Loopback(): void {
   }
 }
 
-/** Throws, naming the Debian package, when a host program the tests need is missing. */
-function requireProgram(path: string, pkg: string): void {
-  try {
-    if (Deno.statSync(path).isFile) return;
-  } catch {
-    // reported below
-  }
-  throw new Error(`${path} is missing: install the Debian package ${pkg}`);
-}
-
 requireTun();
 requireIpv6Loopback();
 const root = await makeBusyboxRoot();
@@ -45,12 +32,6 @@ addEventListener("unload", () => void removeRoot(root).catch(() => {}));
 /** Runs `script` in a container on the shared root (see runScript). */
 function inContainer(script: string, options: readonly string[] = []): Promise<RunResult> {
   return runScript(root, script, options);
-}
-
-function describe(r: RunResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout.slice(-2000)}\n--- stderr\n${
-    r.stderr.slice(-2000)
-  }`;
 }
 
 /** A TCP server on [::1] answering every request with `body`; records request lines and peers. */
