@@ -150,17 +150,99 @@ export const LIBC_SYMBOLS = {
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   // int getsockname(int sockfd, struct sockaddr *addr, socklen_t *addrlen)
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+  //                 const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+  posix_spawn: {
+    parameters: ["buffer", "buffer", "buffer", "pointer", "buffer", "buffer"],
+    result: "i32",
+  },
+  // int posix_spawn_file_actions_init(posix_spawn_file_actions_t *actions)
+  posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *actions, int fd, int newfd)
+  posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  // int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *actions)
+  posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
   // int isatty(int fd)
   isatty: { parameters: ["i32"], result: "i32" },
   // int *__errno_location(void)
   __errno_location: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** The opened libc, shared by every wrapper in ffi/. */
-export const libc: Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"] = Deno.dlopen(
-  "libc.so.6",
-  LIBC_SYMBOLS,
-).symbols;
+/** libc's functions as Deno.dlopen declares them. */
+export type LibcSymbols = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
+
+/**
+ * The libc functions, shared by every wrapper in ffi/. Each is bound on first
+ * use: Deno compiles a call trampoline per synchronous symbol (about 0.15 ms
+ * each), so binding all of them up front would cost every start of the
+ * program several milliseconds for functions that run rarely or never.
+ */
+export const libc: LibcSymbols = {} as LibcSymbols;
+for (const name of Object.keys(LIBC_SYMBOLS) as (keyof typeof LIBC_SYMBOLS)[]) {
+  Object.defineProperty(libc, name, {
+    configurable: true,
+    enumerable: true,
+    get() {
+      const bound = Deno.dlopen("libc.so.6", { [name]: LIBC_SYMBOLS[name] }).symbols[name];
+      Object.defineProperty(libc, name, { value: bound, enumerable: true });
+      return bound;
+    },
+  });
+}
+
+/** Binds `names` now rather than on first use (see {@link libc}). */
+export function bindLibc(names: readonly (keyof typeof LIBC_SYMBOLS)[]): void {
+  for (const name of names) void libc[name];
+}
+
+/**
+ * What a forked child calls before its parent has written its id maps
+ * (death signal, unshare, the control channel). fork() binds these first, so
+ * that the child can start at once.
+ */
+export const EARLY_CHILD_SYMBOLS = [
+  "__errno_location",
+  "_exit",
+  "close",
+  "getppid",
+  "prctl",
+  "recvmsg",
+  "sendmsg",
+  "signal",
+  "unshare",
+] as const satisfies readonly (keyof typeof LIBC_SYMBOLS)[];
+
+/**
+ * The rest of what the forked children call on their way to INIT (mounts,
+ * pivot_root, identity, execve). The container's child binds them while the
+ * host side runs newuidmap and newgidmap for it, so that the wait costs
+ * nothing; INIT's process, forked from it, inherits them bound.
+ */
+export const LATE_CHILD_SYMBOLS = [
+  "capset",
+  "chdir",
+  "dup2",
+  "execve",
+  "fcntl",
+  "ioctl",
+  "mount",
+  "open",
+  "pivot_root",
+  "prctlPointer",
+  "read",
+  "setgroups",
+  "sethostname",
+  "setresgid",
+  "setresuid",
+  "setsid",
+  "sigprocmask",
+  "socket",
+  "statvfs",
+  "syscall3",
+  "umount2",
+  "waitpid",
+  "write",
+] as const satisfies readonly (keyof typeof LIBC_SYMBOLS)[];
 
 /** Reads errno of the calling thread: call it right after the failing call, on the same thread. */
 export function lastErrno(): number {

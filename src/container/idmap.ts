@@ -1,5 +1,16 @@
 // User-namespace id maps: read /etc/subuid and /etc/subgid, plan the maps, write them with newuidmap.
 
+import {
+  close,
+  O,
+  open,
+  pipe,
+  prepareSpawn,
+  read,
+  setNonBlocking,
+  spawn,
+  waitpidAsync,
+} from "../../ffi/sys.ts";
 import type { IdMapping, IdRange } from "./spec.ts";
 
 /** One subordinate id range from /etc/subuid or /etc/subgid. */
@@ -133,26 +144,74 @@ export function detectIdMapping(uid: number, gid: number): DetectedMapping {
   return { mapping, warning };
 }
 
+const helperPaths = new Map<string, string>();
+
+/** The path of newuidmap or newgidmap, looked up once. */
+function helperPath(tool: string): string {
+  let path = helperPaths.get(tool);
+  if (path === undefined) {
+    path = findHostExecutable(tool) ?? tool;
+    helperPaths.set(tool, path);
+  }
+  return path;
+}
+
+/**
+ * Does ahead what {@link writeMapsWithHelpers} needs (finding the helpers,
+ * binding posix_spawn), so that it can run while the child unshares.
+ */
+export function prepareMapHelpers(): void {
+  helperPath("newuidmap");
+  helperPath("newgidmap");
+  prepareSpawn();
+}
+
 /** Runs newuidmap and newgidmap for `pid`; throws an Error naming the helper and its message. */
 export async function writeMapsWithHelpers(pid: number, mapping: IdMapping): Promise<void> {
-  // The two helpers are independent: run them side by side.
-  await Promise.all(
-    ([["newuidmap", mapping.uids], ["newgidmap", mapping.gids]] as const).map(
-      async ([tool, ranges]) => {
-        const args = [String(pid)];
-        for (const r of ranges) args.push(String(r.inside), String(r.outside), String(r.count));
-        const path = findHostExecutable(tool) ?? tool;
-        const out = await new Deno.Command(path, { args, stdout: "null", stderr: "piped" })
-          .output();
-        if (!out.success) {
-          const why = new TextDecoder().decode(out.stderr).trim().split("\n").pop() ?? "";
-          throw new Error(
-            `${tool} failed for pid ${pid}: ${
-              why || `exit ${out.code}`
-            }; check /etc/subuid and /etc/subgid`,
-          );
-        }
-      },
-    ),
-  );
+  // The two helpers are independent: run them side by side. posix_spawn starts them in well
+  // under a millisecond, where Deno.Command's first use costs several.
+  const devNull = open("/dev/null", O.RDWR | O.CLOEXEC);
+  try {
+    await Promise.all(
+      ([["newuidmap", mapping.uids], ["newgidmap", mapping.gids]] as const).map(
+        async ([tool, ranges]) => {
+          const args = [tool, String(pid)];
+          for (const r of ranges) args.push(String(r.inside), String(r.outside), String(r.count));
+          const path = helperPath(tool);
+          const [errRead, errWrite] = pipe();
+          let child: number;
+          try {
+            child = spawn(path, args, [], [devNull, devNull, errWrite]);
+          } catch (e) {
+            close(errRead);
+            throw new Error(`${tool} could not be started: ${(e as Error).message}`);
+          } finally {
+            close(errWrite);
+          }
+          const status = await waitpidAsync(child);
+          // The helper has exited: what it said is in the pipe, and no one else writes there.
+          const said = new Uint8Array(4096);
+          setNonBlocking(errRead, true);
+          let n = 0;
+          try {
+            n = read(errRead, said);
+          } catch {
+            // nothing to read
+          } finally {
+            close(errRead);
+          }
+          if (status.code !== 0) {
+            const why = new TextDecoder().decode(said.subarray(0, Math.max(n, 0))).trim()
+              .split("\n").pop() ?? "";
+            const how = status.code === null ? `signal ${status.signal}` : `exit ${status.code}`;
+            throw new Error(
+              `${tool} failed for pid ${pid}: ${why || how}; check /etc/subuid and /etc/subgid`,
+            );
+          }
+        },
+      ),
+    );
+  } finally {
+    close(devNull);
+  }
 }

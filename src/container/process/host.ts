@@ -24,7 +24,7 @@ import {
   waitpidAsync,
   type WaitStatus,
 } from "../../../ffi/sys.ts";
-import { writeMapsWithHelpers } from "../idmap.ts";
+import { prepareMapHelpers, writeMapsWithHelpers } from "../idmap.ts";
 import { isSingleThreaded, NotSingleThreadedError } from "../single_thread.ts";
 import type { ContainerSpec } from "../spec.ts";
 import { runChild } from "./child.ts";
@@ -163,6 +163,8 @@ export async function startContainer(
   close(initChild);
   for (const fd of stdio.toClose) close(fd);
 
+  // While the child creates its namespaces, get ready to write its maps.
+  if (spec.idMapping.helpers) prepareMapHelpers();
   const ctl = new Channel(ctlHost);
   const init = new Channel(initHost);
   const reaped = waitpidAsync(childPid);
