@@ -456,6 +456,19 @@ export async function unpackLayer(
   opts: ExtractOptions = {},
 ): Promise<ExtractResult> {
   const file = await Deno.open(blobPath, { read: true });
-  const stream = await decompress(file.readable);
+  return await unpackLayerStream(file.readable, targetDir, opts);
+}
+
+/**
+ * Unpacks one layer (gzip, zstd or plain tar, detected by magic bytes) from a byte stream
+ * into `targetDir`, as {@link unpackLayer} does from a file. Whiteouts default to "overlay".
+ * The archive may end before the stream does; what follows is left unread (cancelled).
+ */
+export async function unpackLayerStream(
+  layer: ReadableStream<Uint8Array>,
+  targetDir: string,
+  opts: ExtractOptions = {},
+): Promise<ExtractResult> {
+  const stream = await decompress(layer);
   return await extractTar(stream, targetDir, { whiteouts: "overlay", ...opts });
 }

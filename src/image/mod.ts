@@ -38,6 +38,7 @@ export {
   extractTar,
   type FsHooks,
   unpackLayer,
+  unpackLayerStream,
   UnsafeEntryError,
   type WhiteoutMode,
 } from "./extract.ts";
@@ -58,6 +59,7 @@ export {
 export { AuthFileError, type Credentials, defaultAuthFiles, findCredentials } from "./auth.ts";
 export {
   DigestMismatchError,
+  DigestVerifier,
   isLoopback,
   RegistryClient,
   RegistryError,
@@ -78,3 +80,4 @@ export {
   type StoreOptions,
   type Unpacker,
 } from "./store.ts";
+export { VerifiedTee } from "./verified_tee.ts";

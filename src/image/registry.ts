@@ -9,7 +9,9 @@
 // Authorization header never leaves the registry's origin. Blobs come back as streams that
 // hash while they flow and fail at the end (or as soon as they run past the expected size)
 // when the content does not match its digest, so a caller that writes to a temp file and
-// renames only after the stream ends never keeps bad content.
+// renames only after the stream ends never keeps bad content. `unverifiedBlob` hands out the
+// raw body for callers that verify with a `DigestVerifier` themselves (store.ts unpacks a
+// layer while it downloads and commits it only once the digest matched).
 
 import { createHash } from "node:crypto";
 import { type Credentials, defaultAuthFiles, findCredentials } from "./auth.ts";
@@ -72,29 +74,63 @@ export function isLoopback(host: string): boolean {
   return name === "localhost" || name === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
 }
 
+/**
+ * Checks content against its digest (and size) as it arrives: `update` for every piece, in
+ * order, fails as soon as the content runs past `size`; `finish` fails unless it all hashed
+ * to `digest`.
+ */
+export class DigestVerifier {
+  /** The digest the content must hash to. */
+  readonly digest: string;
+  /** The expected size in bytes, when known. */
+  readonly size: number | undefined;
+  #hash = createHash("sha256");
+  #seen = 0;
+
+  /** Builds a verifier for `digest` (sha256 only) and, when given, `size`. */
+  constructor(digest: string, size?: number) {
+    assertDigest(digest, "blob request");
+    this.digest = digest;
+    this.size = size;
+  }
+
+  /** Bytes seen so far. */
+  get bytes(): number {
+    return this.#seen;
+  }
+
+  /** Takes the next piece; throws {@link DigestMismatchError} once past the expected size. */
+  update(chunk: Uint8Array): void {
+    this.#seen += chunk.length;
+    if (this.size !== undefined && this.#seen > this.size) {
+      throw new DigestMismatchError(this.digest, `more than the expected ${this.size} bytes`);
+    }
+    this.#hash.update(chunk);
+  }
+
+  /** Throws {@link DigestMismatchError} unless everything seen has the size and the digest. */
+  finish(): void {
+    const actual = `sha256:${this.#hash.digest("hex")}`;
+    if (this.size !== undefined && this.#seen !== this.size) {
+      throw new DigestMismatchError(this.digest, `got ${this.#seen} bytes, expected ${this.size}`);
+    }
+    if (actual !== this.digest) throw new DigestMismatchError(this.digest, `got "${actual}"`);
+  }
+}
+
 /** A stream that passes bytes through and fails unless they hash to `digest` (and `size`). */
 export function verifyingStream(
   digest: string,
   size?: number,
 ): TransformStream<Uint8Array, Uint8Array> {
-  assertDigest(digest, "blob request");
-  const hash = createHash("sha256");
-  let seen = 0;
+  const verifier = new DigestVerifier(digest, size);
   return new TransformStream({
     transform(chunk, controller) {
-      seen += chunk.length;
-      if (size !== undefined && seen > size) {
-        throw new DigestMismatchError(digest, `more than the expected ${size} bytes`);
-      }
-      hash.update(chunk);
+      verifier.update(chunk);
       controller.enqueue(chunk);
     },
     flush() {
-      const actual = `sha256:${hash.digest("hex")}`;
-      if (size !== undefined && seen !== size) {
-        throw new DigestMismatchError(digest, `got ${seen} bytes, expected ${size}`);
-      }
-      if (actual !== digest) throw new DigestMismatchError(digest, `got "${actual}"`);
+      verifier.finish();
     },
   });
 }
@@ -358,9 +394,21 @@ export class RegistryClient {
     ref: ImageReference,
     desc: Pick<Descriptor, "digest"> & { size?: number },
   ): Promise<ReadableStream<Uint8Array>> {
+    const body = await this.unverifiedBlob(ref, desc);
+    return body.pipeThrough(verifyingStream(desc.digest, desc.size));
+  }
+
+  /**
+   * Streams a blob as the registry sends it, NOT verified: the caller must pass every byte
+   * through a {@link DigestVerifier} and keep nothing of it unless `finish` succeeds.
+   */
+  async unverifiedBlob(
+    ref: ImageReference,
+    desc: Pick<Descriptor, "digest">,
+  ): Promise<ReadableStream<Uint8Array>> {
     assertDigest(desc.digest, `a blob of "${ref}"`);
     const res = await this.#get(ref, `blobs/${desc.digest}`, "*/*", `Blob "${desc.digest}"`);
     if (!res.body) throw new RegistryError(`Blob "${desc.digest}" has an empty response`);
-    return res.body.pipeThrough(verifyingStream(desc.digest, desc.size));
+    return res.body;
   }
 }

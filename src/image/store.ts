@@ -13,6 +13,13 @@
 // replaced by rename. So an interrupted pull leaves only `.tmp-*` leftovers (removed by the
 // next pull or prune) and complete blobs, and the next pull fetches only what is missing.
 //
+// With the default unpacker a layer unpacks while it downloads (verified_tee.ts): the body
+// is hashed, written to the blob's temp file and inflated into the layer's temp directory
+// in one pass. Both are renamed only once the whole body matched its digest (blob first, so
+// a crash in between leaves a complete blob that the next pull unpacks); on a mismatch, or
+// any failure, both temp paths are removed and the error names the digest, also when the
+// bad content first broke the unpacking. The config downloads beside the layers.
+//
 // Locking: `Deno.FsFile.lock()` is flock(2) on `lock` (no FFI needed). The kernel drops it
 // when the process dies, so there is no stale lock to detect. Pulls take it exclusively for
 // their whole run: concurrent pulls serialise (the second finds the first one's blobs), and
@@ -23,7 +30,13 @@
 // `layerDirs` can be given to overlayfs as lower dirs (last one topmost). The unpacker is a
 // parameter so the runtime can run `unpackLayer` in a child inside a user namespace.
 
-import { describeResult, type ExtractOptions, type ExtractResult, unpackLayer } from "./extract.ts";
+import {
+  describeResult,
+  type ExtractOptions,
+  type ExtractResult,
+  unpackLayer,
+  unpackLayerStream,
+} from "./extract.ts";
 import {
   type Descriptor,
   formatPlatform,
@@ -36,7 +49,13 @@ import {
   type RunConfig,
 } from "./manifest.ts";
 import { type ImageReference, parseReference } from "./reference.ts";
-import { RegistryClient, type RegistryOptions } from "./registry.ts";
+import {
+  DigestMismatchError,
+  DigestVerifier,
+  RegistryClient,
+  type RegistryOptions,
+} from "./registry.ts";
+import { VerifiedTee } from "./verified_tee.ts";
 
 /** An image that is not in the store. */
 export class ImageNotFoundError extends Error {
@@ -129,7 +148,8 @@ export interface StoreOptions {
   registry?: RegistryClient | RegistryOptions;
   /** Parallel layer downloads; default 3. */
   concurrency?: number;
-  /** How layers are unpacked; default `unpackLayer` in this process with `extract`. */
+  /** How layers are unpacked from their blob files; default: in this process with `extract`,
+   * while they download. A custom unpacker runs after the blob was downloaded and verified. */
   unpack?: Unpacker;
   /** Options for the default unpacker; whiteouts default to "overlay". */
   extract?: ExtractOptions;
@@ -210,6 +230,8 @@ export class ImageStore {
   #registry: RegistryClient;
   #concurrency: number;
   #unpack: Unpacker;
+  #streaming: boolean;
+  #extract: ExtractOptions;
   #removeTree: (path: string) => Promise<void>;
 
   /** Opens (lazily creates) the store at `root`. */
@@ -220,6 +242,8 @@ export class ImageStore {
       : new RegistryClient(opts.registry ?? {});
     this.#concurrency = opts.concurrency ?? 3;
     const extract: ExtractOptions = { whiteouts: "overlay", ...opts.extract };
+    this.#extract = extract;
+    this.#streaming = opts.unpack === undefined;
     this.#unpack = opts.unpack ?? ((blob, dir) => unpackLayer(blob, dir, extract));
     this.#removeTree = opts.removeTree ?? ((p) => Deno.remove(p, { recursive: true }));
   }
@@ -350,6 +374,89 @@ export class ImageStore {
   }
 
   /**
+   * Downloads a layer blob and unpacks it in the same pass (see the top of this file);
+   * commits blob and layer only when the digest matched. Returns the extraction note.
+   */
+  async #streamLayer(
+    ref: ImageReference,
+    desc: Descriptor,
+    progress: (e: PullProgress) => void,
+    counters: { blobs: number; bytes: number },
+  ): Promise<string> {
+    const base = { kind: "blob", role: "layer", digest: desc.digest, total: desc.size } as const;
+    progress({ ...base, state: "downloading", bytes: 0 });
+    const blobTmp = `${this.root}/blobs/sha256/.tmp-${hex(desc.digest)}-${rand()}`;
+    const layerTmp = `${this.root}/layers/.tmp-${hex(desc.digest)}-${rand()}`;
+    const file = await Deno.open(blobTmp, { write: true, createNew: true, mode: 0o644 });
+    let open = true;
+    const close = () => {
+      if (open) file.close();
+      open = false;
+    };
+    try {
+      const body = await this.#registry.unverifiedBlob(ref, desc);
+      const tee = new VerifiedTee(
+        body,
+        new DigestVerifier(desc.digest, desc.size),
+        file,
+        (bytes) => progress({ ...base, state: "downloading", bytes }),
+      );
+      let result: ExtractResult;
+      try {
+        result = await unpackLayerStream(tee.stream, layerTmp, this.#extract);
+      } catch (e) {
+        // Bad content often breaks the inflating or the tar first: name the real cause.
+        try {
+          await tee.finish(false);
+        } catch (v) {
+          if (v instanceof DigestMismatchError) throw v;
+        }
+        throw e;
+      }
+      await tee.finish();
+      progress({ ...base, state: "downloaded", bytes: desc.size });
+      progress({ ...base, state: "unpacking", bytes: desc.size });
+      await file.syncData();
+      close();
+      await Deno.mkdir(layerTmp, { recursive: true }); // an empty layer still gets a directory
+      await Deno.rename(blobTmp, this.blobPath(desc.digest));
+      await Deno.rename(layerTmp, this.layerPath(desc.digest));
+      counters.blobs++;
+      counters.bytes += desc.size;
+      const note = describeResult(result);
+      return note === "" ? "" : `layer ${desc.digest.slice(0, 19)}: ${note}`;
+    } catch (e) {
+      try {
+        close();
+      } catch { /* already closed */ }
+      await removeQuietly(blobTmp);
+      await this.#removeTree(layerTmp).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Brings one layer into the store: unpacked from its blob, downloaded when missing. */
+  async #pullLayer(
+    ref: ImageReference,
+    layer: Descriptor,
+    progress: (e: PullProgress) => void,
+    counters: { blobs: number; bytes: number },
+  ): Promise<string | null> {
+    const base = { kind: "blob", role: "layer", digest: layer.digest, total: layer.size } as const;
+    let note: string | null = null;
+    if (await exists(this.layerPath(layer.digest))) {
+      progress({ ...base, state: "cached", bytes: layer.size });
+    } else if (this.#streaming && !(await exists(this.blobPath(layer.digest)))) {
+      note = await this.#streamLayer(ref, layer, progress, counters);
+    } else {
+      await this.#fetchBlob(ref, layer, "layer", progress, counters);
+      note = await this.#unpackLayer(layer, progress);
+    }
+    progress({ ...base, state: "done", bytes: layer.size });
+    return note;
+  }
+
+  /**
    * Pulls an image: manifest (through an index for the platform), config and layers, which
    * download in parallel and unpack as they arrive. Only missing blobs and layers are fetched.
    */
@@ -368,39 +475,26 @@ export class ImageStore {
         platform: formatPlatform(platform),
       });
       const counters = { blobs: 0, bytes: 0 };
-      await this.#fetchBlob(ref, manifest.config, "config", progress, counters);
-      const imageConfig = parseConfig(
-        await Deno.readFile(this.blobPath(manifest.config.digest)),
-        `"${manifest.config.digest}"`,
-      );
       const notes: string[] = [];
       let unpacked = 0;
       const unique = [...new Map(manifest.layers.map((l) => [l.digest, l])).values()];
-      await pool(unique, this.#concurrency, async (layer) => {
-        if (!(await exists(this.layerPath(layer.digest)))) {
-          await this.#fetchBlob(ref, layer, "layer", progress, counters);
-          const note = await this.#unpackLayer(layer, progress);
-          if (note !== null) unpacked++;
-          if (note) notes.push(note);
-        } else {
-          progress({
-            kind: "blob",
-            role: "layer",
-            digest: layer.digest,
-            state: "cached",
-            bytes: layer.size,
-            total: layer.size,
-          });
-        }
-        progress({
-          kind: "blob",
-          role: "layer",
-          digest: layer.digest,
-          state: "done",
-          bytes: layer.size,
-          total: layer.size,
-        });
+      const config = async () => {
+        await this.#fetchBlob(ref, manifest.config, "config", progress, counters);
+        return parseConfig(
+          await Deno.readFile(this.blobPath(manifest.config.digest)),
+          `"${manifest.config.digest}"`,
+        );
+      };
+      const layers = pool(unique, this.#concurrency, async (layer) => {
+        const note = await this.#pullLayer(ref, layer, progress, counters);
+        if (note !== null) unpacked++;
+        if (note) notes.push(note);
       });
+      // Both run to their end before the lock is released, whichever fails.
+      const [configDone, layersDone] = await Promise.allSettled([config(), layers]);
+      if (configDone.status === "rejected") throw configDone.reason;
+      if (layersDone.status === "rejected") throw layersDone.reason;
+      const imageConfig = configDone.value;
       await this.#putBytes(digest, resolved.bytes);
       const record: ImageRecord = {
         reference: ref.toString(),

@@ -8,7 +8,7 @@ import {
   FakeRegistry,
   type FakeRegistryOptions,
 } from "../../tests/fixtures/fake_registry.ts";
-import type { FixtureEntry } from "../../tests/fixtures/tar_builder.ts";
+import { buildTar, type FixtureEntry, gzip } from "../../tests/fixtures/tar_builder.ts";
 
 const LAYERS: FixtureEntry[][] = [
   [
@@ -160,5 +160,36 @@ Deno.test("registry: names the available platforms when none matches", async () 
 Deno.test("registry: reports a missing tag as not found naming the reference", async () => {
   await withStore({}, async (store) => {
     await assert.rejects(store.pull(`${REF}:nope`), /registry.test\/team\/app:nope.*not found/);
+  });
+});
+
+Deno.test("store: a layer that unpacks fine but does not match its digest is not committed", async () => {
+  await withStore({}, async (store, reg, root) => {
+    const bad = reg.image.layerDigests[1]!;
+    const original = reg.image.blobs.get(bad)!;
+    // A valid layer of its own, padded with zeros to the size the manifest gives: it unpacks
+    // completely before the digest check at the end of the download can fail.
+    const other = await gzip(buildTar([{ name: "planted", data: "x" }]));
+    assert.ok(other.length <= original.length, "the replacement fits");
+    const served = new Uint8Array(original.length);
+    served.set(other);
+    reg.image.blobs.set(bad, served);
+    await assert.rejects(store.pull(REF), (e) => {
+      assert.ok(e instanceof DigestMismatchError, String(e));
+      assert.match(e.message, new RegExp(`"${bad}"`));
+      return true;
+    });
+    assert.ok(!(await listTree(`${root}/layers`)).includes(bad.slice(7)), "no layer committed");
+    assert.ok(!(await listTree(`${root}/blobs/sha256`)).includes(bad.slice(7)), "no blob");
+    assert.deepEqual((await listTree(`${root}/layers`)).filter((f) => f.includes(".tmp")), []);
+    assert.deepEqual(
+      (await listTree(`${root}/blobs/sha256`)).filter((f) => f.startsWith(".tmp")),
+      [],
+    );
+    assert.deepEqual(await store.images(), []);
+    // The registry heals: the next pull fetches and commits the layer.
+    reg.image.blobs.set(bad, original);
+    await store.pull(REF);
+    assert.equal(await Deno.readTextFile(`${store.layerPath(bad)}/etc/hostname`), "box");
   });
 });
