@@ -1,11 +1,15 @@
 // The image and container-record commands: pull, images, rmi, prune, extract, ps, rm (and __extract)
 //
 // Extraction keeps the archive's owners only as root of a user namespace whose ids map onto
-// the user's subordinate range. So for an unprivileged user, `extract` and the layer unpacking
-// of `pull` run a fresh copy of paranoid there (`runInUserNamespace` with the hidden
-// `__extract` command), and trees that may hold files of subordinate ids are removed there
-// too when a plain removal is refused. That needs this process single-threaded (fork), so
-// those commands re-execute themselves with the V8 flag first. Root extracts in place.
+// the user's subordinate range. So for an unprivileged user, `pull` runs one fresh copy of
+// itself there for the whole pull (download, verification and unpacking in one process:
+// the network is the host's, only the user namespace is new), started by
+// `spawnInUserNamespace` without forking this process; where unshare(1) is missing or
+// fails, this process re-executes itself single-threaded and forks into the namespace
+// instead. `extract` runs a fresh copy of paranoid there too (`runInUserNamespace` with the
+// hidden `__extract` command), and trees that may hold files of subordinate ids are removed
+// there when a plain removal is refused. Those need this process single-threaded (fork), so
+// they re-execute themselves with the V8 flag first. Root extracts in place.
 // PARANOID_NO_USERNS=1 turns the user namespace off: extraction then runs as the calling
 // user, without ownership.
 
@@ -38,8 +42,12 @@ import {
   ImageStore,
   type StoreOptions,
 } from "../image/store.ts";
-import { runInUserNamespace } from "../container/userns_exec.ts";
-import { ensureSingleThreaded, singleThreadedCommand } from "../container/single_thread.ts";
+import { runInUserNamespace, spawnInUserNamespace } from "../container/userns_exec.ts";
+import {
+  ensureSingleThreaded,
+  SINGLE_THREADED_FLAG,
+  singleThreadedCommand,
+} from "../container/single_thread.ts";
 
 /** Prints a one-line error prefixed with the program name. */
 function fail(message: string): void {
@@ -121,6 +129,38 @@ async function guarded(fn: () => Promise<number>, reference?: string): Promise<n
 /** True when extraction should run as root of a user namespace. */
 function useUserNamespace(): boolean {
   return Deno.uid() !== 0 && Deno.env.get("PARANOID_NO_USERNS") !== "1";
+}
+
+/** Marks the copy of `pull` that runs as root of the user namespace. */
+const IN_USERNS = "PARANOID_PULL_IN_USERNS";
+
+/** This program with `args`, V8 left multi-threaded (the copy never forks). */
+function selfCommand(args: readonly string[]): string[] {
+  return singleThreadedCommand(args).filter((a) => a !== `--v8-flags=${SINGLE_THREADED_FLAG}`);
+}
+
+/** The environment for the copy of `pull` in the user namespace. */
+function pullEnv(): Record<string, string> {
+  const env = Deno.env.toObject();
+  if (env.DENO_V8_FLAGS === SINGLE_THREADED_FLAG) delete env.DENO_V8_FLAGS;
+  delete env.PARANOID_REEXEC;
+  env[IN_USERNS] = "1";
+  return env;
+}
+
+/**
+ * Runs `paranoid pull ARGV` as root of a user namespace: without forking when unshare(1)
+ * works, else (after re-executing this process single-threaded) by forking; the exit status.
+ */
+async function pullInUserNamespace(
+  argv: readonly string[],
+  reexec: readonly string[],
+): Promise<number> {
+  const env = pullEnv();
+  const code = await spawnInUserNamespace(selfCommand(["pull", ...argv]), { env });
+  if (code !== null) return code;
+  ensureSingleThreaded(reexec);
+  return await runInUserNamespace(selfCommand(["pull", ...argv]), { env });
 }
 
 /** Runs `paranoid __extract ARGS` inside a user namespace; returns its exit status. */
@@ -220,7 +260,12 @@ export async function pullCommand(
       fail(`invalid value for "--platform": ${(e as Error).message}`);
       return 2;
     }
-    if (useUserNamespace()) ensureSingleThreaded(reexec);
+    if (useUserNamespace()) {
+      if (Deno.env.get(IN_USERNS) === "1") {
+        throw new Error("pull: the user namespace did not map this process to root");
+      }
+      return await pullInUserNamespace(argv, reexec);
+    }
     const store = openImageStore(
       p.options.has("insecure") ? { insecure: [ref.registry] } : undefined,
     );
