@@ -391,7 +391,7 @@ function nodeTransform(
   z.on("data", (b: Uint8Array) => {
     if (closed) return;
     try {
-      controller.enqueue(new Uint8Array(b));
+      controller.enqueue(b); // a fresh piece of zlib's output buffer: no copy needed
     } catch {
       // The reader went away (cancelled): stop decompressing.
       closed = true;
