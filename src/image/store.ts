@@ -15,7 +15,8 @@
 //
 // With the default unpacker a layer unpacks while it downloads (verified_tee.ts): the body
 // is hashed, written to the blob's temp file and inflated into the layer's temp directory
-// in one pass. Both are renamed only once the whole body matched its digest (blob first, so
+// in one pass, the hashing and the blob's writing on a worker thread (blob_worker.ts),
+// started with the pull so that it is ready when the first layer is. Both are renamed only once the whole body matched its digest (blob first, so
 // a crash in between leaves a complete blob that the next pull unpacks); on a mismatch, or
 // any failure, both temp paths are removed and the error names the digest, also when the
 // bad content first broke the unpacking. The config downloads beside the layers.
@@ -56,6 +57,8 @@ import {
   type RegistryOptions,
 } from "./registry.ts";
 import { VerifiedTee } from "./verified_tee.ts";
+import { type BlobSink, FileSink } from "./blob_sink.ts";
+import { BlobWorker } from "./blob_worker.ts";
 
 /** An image that is not in the store. */
 export class ImageNotFoundError extends Error {
@@ -382,6 +385,7 @@ export class ImageStore {
     desc: Descriptor,
     progress: (e: PullProgress) => void,
     counters: { blobs: number; bytes: number },
+    worker: BlobWorker | null,
   ): Promise<string> {
     const base = { kind: "blob", role: "layer", digest: desc.digest, total: desc.size } as const;
     progress({ ...base, state: "downloading", bytes: 0 });
@@ -395,10 +399,13 @@ export class ImageStore {
     };
     try {
       const body = await this.#registry.unverifiedBlob(ref, desc);
+      const sink: BlobSink = worker
+        ? worker.sink(blobTmp, desc.digest, desc.size)
+        : new FileSink(new DigestVerifier(desc.digest, desc.size), file);
       const tee = new VerifiedTee(
         body,
-        new DigestVerifier(desc.digest, desc.size),
-        file,
+        sink,
+        desc,
         (bytes) => progress({ ...base, state: "downloading", bytes }),
       );
       let result: ExtractResult;
@@ -441,13 +448,14 @@ export class ImageStore {
     layer: Descriptor,
     progress: (e: PullProgress) => void,
     counters: { blobs: number; bytes: number },
+    worker: () => BlobWorker | null,
   ): Promise<string | null> {
     const base = { kind: "blob", role: "layer", digest: layer.digest, total: layer.size } as const;
     let note: string | null = null;
     if (await exists(this.layerPath(layer.digest))) {
       progress({ ...base, state: "cached", bytes: layer.size });
     } else if (this.#streaming && !(await exists(this.blobPath(layer.digest)))) {
-      note = await this.#streamLayer(ref, layer, progress, counters);
+      note = await this.#streamLayer(ref, layer, progress, counters, worker());
     } else {
       await this.#fetchBlob(ref, layer, "layer", progress, counters);
       note = await this.#unpackLayer(layer, progress);
@@ -464,62 +472,82 @@ export class ImageStore {
     const ref = typeof reference === "string" ? parseReference(reference) : reference;
     const progress = (e: PullProgress) => opts.onProgress?.(e);
     const platform = opts.platform ?? hostPlatform();
-    return this.#withLock(async () => {
-      await this.#sweep();
-      const resolved = await this.#registry.resolve(ref, platform);
-      const { manifest, digest } = resolved;
-      progress({
-        kind: "manifest",
-        reference: ref.toString(),
-        digest,
-        platform: formatPlatform(platform),
-      });
-      const counters = { blobs: 0, bytes: 0 };
-      const notes: string[] = [];
-      let unpacked = 0;
-      const unique = [...new Map(manifest.layers.map((l) => [l.digest, l])).values()];
-      const config = async () => {
-        await this.#fetchBlob(ref, manifest.config, "config", progress, counters);
-        return parseConfig(
-          await Deno.readFile(this.blobPath(manifest.config.digest)),
-          `"${manifest.config.digest}"`,
-        );
-      };
-      const layers = pool(unique, this.#concurrency, async (layer) => {
-        const note = await this.#pullLayer(ref, layer, progress, counters);
-        if (note !== null) unpacked++;
-        if (note) notes.push(note);
-      });
-      // Both run to their end before the lock is released, whichever fails.
-      const [configDone, layersDone] = await Promise.allSettled([config(), layers]);
-      if (configDone.status === "rejected") throw configDone.reason;
-      if (layersDone.status === "rejected") throw layersDone.reason;
-      const imageConfig = configDone.value;
-      await this.#putBytes(digest, resolved.bytes);
-      const record: ImageRecord = {
-        reference: ref.toString(),
-        manifestDigest: digest,
-        ...(resolved.indexDigest ? { indexDigest: resolved.indexDigest } : {}),
-        configDigest: manifest.config.digest,
-        layers: manifest.layers.map((l) => l.digest),
-        platform: formatPlatform({
-          os: imageConfig.os ?? platform.os,
-          architecture: imageConfig.architecture ?? platform.architecture,
-        }),
-        size: manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0),
-        pulledAt: new Date().toISOString(),
-      };
-      const index = await this.#readIndex();
-      index.images[record.reference] = record;
-      await this.#writeIndex(index);
-      return {
-        record,
-        blobsDownloaded: counters.blobs,
-        bytesDownloaded: counters.bytes,
-        layersUnpacked: unpacked,
-        notes,
-      };
+    // The blob worker starts with the first layer to download, and stops with the pull.
+    let worker: BlobWorker | null | undefined;
+    const blobWorker = () => {
+      if (worker === undefined) {
+        try {
+          worker = new BlobWorker();
+        } catch {
+          worker = null; // no workers here: hash and write on this thread
+        }
+      }
+      return worker;
+    };
+    return this.#withLock(() => this.#pullLocked(ref, platform, progress, blobWorker))
+      .finally(() => worker?.terminate());
+  }
+
+  async #pullLocked(
+    ref: ImageReference,
+    platform: Platform,
+    progress: (e: PullProgress) => void,
+    worker: () => BlobWorker | null,
+  ): Promise<PullResult> {
+    await this.#sweep();
+    const resolved = await this.#registry.resolve(ref, platform);
+    const { manifest, digest } = resolved;
+    progress({
+      kind: "manifest",
+      reference: ref.toString(),
+      digest,
+      platform: formatPlatform(platform),
     });
+    const counters = { blobs: 0, bytes: 0 };
+    const notes: string[] = [];
+    let unpacked = 0;
+    const unique = [...new Map(manifest.layers.map((l) => [l.digest, l])).values()];
+    const config = async () => {
+      await this.#fetchBlob(ref, manifest.config, "config", progress, counters);
+      return parseConfig(
+        await Deno.readFile(this.blobPath(manifest.config.digest)),
+        `"${manifest.config.digest}"`,
+      );
+    };
+    const layers = pool(unique, this.#concurrency, async (layer) => {
+      const note = await this.#pullLayer(ref, layer, progress, counters, worker);
+      if (note !== null) unpacked++;
+      if (note) notes.push(note);
+    });
+    // Both run to their end before the lock is released, whichever fails.
+    const [configDone, layersDone] = await Promise.allSettled([config(), layers]);
+    if (configDone.status === "rejected") throw configDone.reason;
+    if (layersDone.status === "rejected") throw layersDone.reason;
+    const imageConfig = configDone.value;
+    await this.#putBytes(digest, resolved.bytes);
+    const record: ImageRecord = {
+      reference: ref.toString(),
+      manifestDigest: digest,
+      ...(resolved.indexDigest ? { indexDigest: resolved.indexDigest } : {}),
+      configDigest: manifest.config.digest,
+      layers: manifest.layers.map((l) => l.digest),
+      platform: formatPlatform({
+        os: imageConfig.os ?? platform.os,
+        architecture: imageConfig.architecture ?? platform.architecture,
+      }),
+      size: manifest.config.size + manifest.layers.reduce((n, l) => n + l.size, 0),
+      pulledAt: new Date().toISOString(),
+    };
+    const index = await this.#readIndex();
+    index.images[record.reference] = record;
+    await this.#writeIndex(index);
+    return {
+      record,
+      blobsDownloaded: counters.blobs,
+      bytesDownloaded: counters.bytes,
+      layersUnpacked: unpacked,
+      notes,
+    };
   }
 
   /** The images in the store, sorted by reference. */

@@ -1,46 +1,44 @@
-// One blob download passed on to a consumer while it is hashed and written to a file
+// One blob download passed on to a consumer while a sink hashes and stores it
 //
 // Theory of operation: `VerifiedTee.stream` hands the body's pieces, as they arrive, to one
-// consumer (the layer unpacker); each piece is first given to a DigestVerifier and queued
-// for writing to the blob's temp file. The consumer may stop early (a tar archive ends
-// before the gzip trailer) or fail; `finish` then reads what is left, so that the digest
-// always covers the whole body, waits for the file writes and throws unless the content
-// matched. Nothing here renames or removes anything: the caller commits its temp file and
-// temp directory only after `finish` resolved, and removes both otherwise. Reads are
-// serialised, so a read the consumer left pending and `finish` never overlap. File writes
-// run behind the reads (on Deno's thread pool, beside the hashing and inflating on this
-// thread), at most WRITE_AHEAD bytes behind.
+// consumer (the layer unpacker); each piece also goes to a BlobSink (blob_sink.ts), which
+// hashes it and writes it to the blob's temp file. The consumer may stop early (a tar
+// archive ends before the gzip trailer) or fail; `finish` then reads what is left, so that
+// the digest always covers the whole body, and throws unless the content matched. A body
+// longer than its expected size fails at once. Nothing here renames or removes anything:
+// the caller commits its temp file and temp directory only after `finish` resolved, and
+// removes both otherwise. Reads are serialised, so a read the consumer left pending and
+// `finish` never overlap.
 
-import type { DigestVerifier } from "./registry.ts";
+import type { BlobSink } from "./blob_sink.ts";
+import { DigestMismatchError } from "./registry.ts";
 
-const WRITE_AHEAD = 8 << 20;
-
-/** A body streamed to a consumer, verified and copied to a file on the way. */
+/** A body streamed to a consumer, verified and stored on the way. */
 export class VerifiedTee {
   /** The body's bytes, unverified until {@link finish} resolves. */
   readonly stream: ReadableStream<Uint8Array>;
   #reader: ReadableStreamDefaultReader<Uint8Array>;
-  #verifier: DigestVerifier;
-  #file: Deno.FsFile;
+  #sink: BlobSink;
+  #digest: string;
+  #size: number | undefined;
   #onBytes: (bytes: number) => void;
+  #seen = 0;
   #ended = false;
   #failure: { error: unknown } | null = null;
   #reads: Promise<unknown> = Promise.resolve();
-  #writes: Promise<void> = Promise.resolve();
-  #writeFailure: { error: unknown } | null = null;
-  #queued = 0;
-  #discard = false;
+  #verdict: Promise<void> | null = null;
 
-  /** Tees `body` into `file` (at its current position) through `verifier`. */
+  /** Tees `body` into `sink`; it must hash to `digest` and have `size` bytes when given. */
   constructor(
     body: ReadableStream<Uint8Array>,
-    verifier: DigestVerifier,
-    file: Deno.FsFile,
+    sink: BlobSink,
+    expected: { digest: string; size?: number | undefined },
     onBytes: (bytes: number) => void = () => {},
   ) {
     this.#reader = body.getReader();
-    this.#verifier = verifier;
-    this.#file = file;
+    this.#sink = sink;
+    this.#digest = expected.digest;
+    this.#size = expected.size;
     this.#onBytes = onBytes;
     this.stream = new ReadableStream<Uint8Array>({
       pull: async (controller) => {
@@ -51,6 +49,12 @@ export class VerifiedTee {
       // A consumer that stops early leaves the rest to finish(), which must hash it.
       cancel: () => {},
     });
+  }
+
+  /** The sink's verdict, asked for once. */
+  #close(keep: boolean): Promise<void> {
+    this.#verdict ??= this.#sink.close(keep);
+    return this.#verdict;
   }
 
   /** The next piece, read after any pending one. */
@@ -67,13 +71,16 @@ export class VerifiedTee {
       const r = await this.#reader.read();
       if (r.done) {
         this.#ended = true;
-        this.#verifier.finish();
+        await this.#close(true);
         return null;
       }
-      this.#verifier.update(r.value);
-      this.#write(r.value);
-      this.#onBytes(this.#verifier.bytes);
-      if (this.#queued > WRITE_AHEAD) await this.#writes;
+      this.#seen += r.value.length;
+      if (this.#size !== undefined && this.#seen > this.#size) {
+        throw new DigestMismatchError(this.#digest, `more than the expected ${this.#size} bytes`);
+      }
+      this.#sink.write(r.value);
+      this.#onBytes(this.#seen);
+      await this.#sink.ready();
       return r.value;
     } catch (e) {
       this.#failure = { error: e };
@@ -83,38 +90,18 @@ export class VerifiedTee {
     }
   }
 
-  #write(chunk: Uint8Array): void {
-    if (this.#discard || this.#writeFailure !== null) return;
-    this.#queued += chunk.length;
-    this.#writes = this.#writes.then(async () => {
-      if (this.#writeFailure !== null) return;
-      try {
-        let off = 0;
-        while (off < chunk.length) off += await this.#file.write(chunk.subarray(off));
-      } catch (e) {
-        this.#writeFailure = { error: e };
-      } finally {
-        this.#queued -= chunk.length;
-      }
-    });
-  }
-
   /**
-   * Reads the rest of the body, waits for the file writes and verifies the digest; throws
-   * {@link DigestMismatchError} for bad content, or the error the body or a write failed with.
-   * With `keep` false the rest is only hashed, not written (the file is going away).
+   * Reads the rest of the body and waits for the sink's verdict: throws
+   * {@link DigestMismatchError} for bad content, or the error the body or a write failed
+   * with. With `keep` false a failed write is not an error (the file is going away).
    */
   async finish(keep = true): Promise<void> {
-    if (!keep) this.#discard = true;
-    while ((await this.#read()) !== null) { /* hashed and written by #next */ }
-    await this.#writes;
-    if (keep && this.#writeFailure !== null) throw this.#writeFailure.error;
-  }
-
-  /** Stops the download; for a caller that gives up without verifying. */
-  async cancel(reason?: unknown): Promise<void> {
-    this.#ended = true;
-    this.#failure ??= { error: reason ?? new Error("download cancelled") };
-    await this.#reader.cancel(reason).catch(() => {});
+    try {
+      while ((await this.#read()) !== null) { /* stored by #next */ }
+    } catch (e) {
+      await this.#close(false).catch(() => {});
+      throw e;
+    }
+    await this.#close(keep);
   }
 }
