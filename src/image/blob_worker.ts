@@ -3,8 +3,9 @@
 // Theory of operation: a pull that unpacks layers while they download has, per byte, to
 // hash it (sha256), write it to the blob's temp file, inflate it and write the unpacked
 // files. On one thread that is the bottleneck of a pull from a near registry; `BlobWorker`
-// moves the first two to one worker thread shared by all the blobs of a pull. Each piece is
-// copied once and transferred (the main thread keeps its own for inflating); the worker
+// moves the first two to one worker thread shared by all the blobs of a pull. Pieces are
+// copied once, into batches of BATCH bytes that are transferred (the main thread keeps its
+// own pieces for inflating; few large messages cost less than many small ones); the worker
 // opens the temp file (already created, exclusively, by the caller) by path, appends, and
 // answers `close` with the sha256 and the first error. The digest is compared on the main
 // thread, so a worker that lies or dies can only fail a pull, never commit a wrong blob. At
@@ -16,6 +17,7 @@ import { DigestMismatchError } from "./registry.ts";
 
 const IN_FLIGHT = 8 << 20;
 const ACK_EVERY = 2 << 20;
+const BATCH = 1 << 20;
 
 const WORKER_SOURCE = `
 import { createHash } from "node:crypto";
@@ -135,12 +137,27 @@ export class BlobWorker {
     this.#jobs.set(id, job);
     this.#worker.postMessage({ t: "open", id, path });
     let seen = 0;
+    let batch = new Uint8Array(BATCH);
+    let filled = 0;
+    const flush = () => {
+      if (filled === 0) return;
+      const bytes = filled === batch.length ? batch : batch.slice(0, filled);
+      this.#worker.postMessage({ t: "chunk", id, bytes }, [bytes.buffer]);
+      batch = new Uint8Array(BATCH);
+      filled = 0;
+    };
     return {
       write: (chunk) => {
         seen += chunk.length;
-        const bytes = chunk.slice();
-        job.inFlight += bytes.length;
-        this.#worker.postMessage({ t: "chunk", id, bytes }, [bytes.buffer]);
+        job.inFlight += chunk.length;
+        let off = 0;
+        while (off < chunk.length) {
+          const take = Math.min(chunk.length - off, BATCH - filled);
+          batch.set(chunk.subarray(off, off + take), filled);
+          filled += take;
+          off += take;
+          if (filled === BATCH) flush();
+        }
       },
       ready: () => {
         if (job.inFlight <= IN_FLIGHT || this.#failure !== null) return Promise.resolve();
@@ -150,6 +167,7 @@ export class BlobWorker {
         const reply = await new Promise<Reply>((resolve) => {
           if (this.#failure !== null) resolve({ id, error: this.#failure.message });
           else {
+            flush();
             job.closed = resolve;
             this.#worker.postMessage({ t: "close", id });
           }

@@ -472,7 +472,9 @@ export class ImageStore {
     const ref = typeof reference === "string" ? parseReference(reference) : reference;
     const progress = (e: PullProgress) => opts.onProgress?.(e);
     const platform = opts.platform ?? hostPlatform();
-    // The blob worker starts with the first layer to download, and stops with the pull.
+    // The blob worker starts with the first layer to download (with the pull, when this
+    // reference is new here: its start then overlaps the manifest's round trip), and stops
+    // with the pull.
     let worker: BlobWorker | null | undefined;
     const blobWorker = () => {
       if (worker === undefined) {
@@ -484,8 +486,10 @@ export class ImageStore {
       }
       return worker;
     };
-    return this.#withLock(() => this.#pullLocked(ref, platform, progress, blobWorker))
-      .finally(() => worker?.terminate());
+    return this.#withLock(async () => {
+      if (this.#streaming && !((await this.#readIndex()).images[ref.toString()])) blobWorker();
+      return await this.#pullLocked(ref, platform, progress, blobWorker);
+    }).finally(() => worker?.terminate());
   }
 
   async #pullLocked(
