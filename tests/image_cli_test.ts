@@ -28,6 +28,24 @@ function expectOk(r: RunResult, what: string): void {
   assert.equal(r.code, 0, `${what} failed: ${r.stderr}`);
 }
 
+/** The start of the calling user's first subordinate range in `file`, or null. */
+function subordinateStart(file: string): number | null {
+  const user = Deno.env.get("USER") ?? "";
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch {
+    return null;
+  }
+  for (const line of text.split("\n")) {
+    const [who, start] = line.split(":");
+    if (who !== undefined && start !== undefined && (who === user || who === String(Deno.uid()))) {
+      return Number(start);
+    }
+  }
+  return null;
+}
+
 async function names(dir: string): Promise<string[]> {
   const out: string[] = [];
   try {
@@ -54,6 +72,13 @@ Deno.test("images: pull, images, run plan, rmi and prune against a real registry
     const [lowest, top] = layers.map((d) => `${root}/layers/${d.slice(7)}`) as [string, string];
     const busybox = await Deno.lstat(`${lowest}/bin/busybox`);
     assert.equal(busybox.uid, Deno.uid(), "uid 0 of the layer is the calling user");
+    // Other owners survive through the subordinate range (the unpacking ran with the user
+    // namespace's capabilities): 405 inside is the range's start + 404 outside.
+    const range = subordinateStart("/etc/subuid");
+    const owned = await Deno.lstat(`${lowest}/etc/owned`);
+    if (range !== null) assert.equal(owned.uid, range + 404, "uid 405 of the layer");
+    const groups = subordinateStart("/etc/subgid");
+    if (groups !== null) assert.equal(owned.gid, groups + 99, "gid 100 of the layer");
     assert.ok((await Deno.lstat(`${top}/etc/hello`)).isCharDevice, "whiteout kept for overlay");
 
     const again = await cli(data, ["pull", ref]);
