@@ -7,7 +7,9 @@
 // copied once, into batches of BATCH bytes that are transferred (the main thread keeps its
 // own pieces for inflating; few large messages cost less than many small ones); the worker
 // opens the temp file (already created, exclusively, by the caller) by path, appends, and
-// answers `close` with the sha256 and the first error. The digest is compared on the main
+// answers `close` with the sha256 and the first error. It flushes the file to disk every
+// SYNC_EVERY bytes (fdatasync, here, off the main thread), so that the caller's fdatasync
+// before the commit finds almost nothing left to write. The digest is compared on the main
 // thread, so a worker that lies or dies can only fail a pull, never commit a wrong blob. At
 // most IN_FLIGHT bytes per blob wait in the worker's queue (it acknowledges as it goes).
 // The worker's code is inline (a blob: URL), so bundles and compiled binaries carry it.
@@ -18,6 +20,7 @@ import { DigestMismatchError } from "./registry.ts";
 const IN_FLIGHT = 8 << 20;
 const ACK_EVERY = 2 << 20;
 const BATCH = 1 << 20;
+const SYNC_EVERY = 8 << 20;
 
 const WORKER_SOURCE = `
 import { createHash } from "node:crypto";
@@ -25,7 +28,7 @@ const jobs = new Map();
 self.onmessage = ({ data: m }) => {
   const job = jobs.get(m.id);
   if (m.t === "open") {
-    const j = { hash: createHash("sha256"), file: null, error: null, unacked: 0 };
+    const j = { hash: createHash("sha256"), file: null, error: null, unacked: 0, unsynced: 0 };
     jobs.set(m.id, j);
     try {
       j.file = Deno.openSync(m.path, { write: true, append: true });
@@ -43,6 +46,15 @@ self.onmessage = ({ data: m }) => {
       }
     }
     job.unacked += m.bytes.length;
+    job.unsynced += m.bytes.length;
+    if (job.unsynced >= ${SYNC_EVERY} && job.error === null) {
+      job.unsynced = 0;
+      try {
+        job.file.syncDataSync();
+      } catch (e) {
+        job.error = String(e);
+      }
+    }
     if (job.unacked >= ${ACK_EVERY}) {
       self.postMessage({ id: m.id, ack: job.unacked });
       job.unacked = 0;
