@@ -136,6 +136,15 @@ export const LIBC_SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  // int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo_p, const sigset_t *sigmask)
+  ppoll: { parameters: ["buffer", "u64", "buffer", "pointer"], result: "i32" },
+  // int ppoll(...), on the thread pool
+  ppollAsync: {
+    name: "ppoll",
+    parameters: ["buffer", "u64", "buffer", "pointer"],
+    result: "i32",
+    nonblocking: true,
+  },
   // int eventfd(unsigned int initval, int flags)
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   // ssize_t sendto(int sockfd, const void *buf, size_t len, int flags, const struct sockaddr *dest_addr, socklen_t addrlen)

@@ -380,8 +380,10 @@ Deno.test("network: UDP datagrams make the round trip to a host echo server (soc
     // One datagram each, the last one 30005 bytes (socat's -b lifts its 8192-byte default).
     const big = "x".repeat(30000);
     const r = await inSocatContainer(
-      `for m in hello "two words" ${big}; do ` +
-        `printf %s "$m" | socat -b 65536 -t 2 - UDP4:${GATEWAY}:${echo.port}; echo; done`,
+      // socat sends what one read returns as one datagram: from a file, not a pipe that a
+      // writer may fill in pieces.
+      `for m in hello "two words" ${big}; do printf %s "$m" > /tmp/datagram; ` +
+        `socat -b 65536 -t 2 - UDP4:${GATEWAY}:${echo.port} < /tmp/datagram; echo; done`,
     );
     assert.equal(r.code, 0, describe(r));
     const lines = r.stdout.split("\n");
@@ -400,8 +402,8 @@ Deno.test("network: with --mtu 1500 a 30000-byte UDP datagram is fragmented both
   const echo = await serveUdpEcho();
   try {
     const r = await inSocatContainer(
-      `head -c 30000 /dev/zero | tr '\\0' y | ` +
-        `socat -b 65536 -t 2 - UDP4:${GATEWAY}:${echo.port} | wc -c`,
+      `head -c 30000 /dev/zero | tr '\\0' y > /tmp/datagram; ` +
+        `socat -b 65536 -t 2 - UDP4:${GATEWAY}:${echo.port} < /tmp/datagram | wc -c`,
       ["--mtu", "1500"],
     );
     assert.equal(r.code, 0, describe(r));

@@ -355,7 +355,15 @@ async function measurePeer(
     return undefined;
   };
   const gbps = (s: Sample | undefined) => s ? iperfResult(s.stdout).gbps : NaN;
+  // BENCH_NET_LATENCY_ONLY=1 measures only the request/response latency (a quick comparison).
+  const latencyOnly = Deno.env.get("BENCH_NET_LATENCY_ONLY") === "1";
   for (let i = 0; i < runs; i++) {
+    if (latencyOnly) {
+      const l = await tryRun(lat);
+      const m = l ? /avg-latency=\s*([\d.]+)/.exec(l.stdout) : null;
+      r.lat!.push(m ? Number(m[1]) : NaN);
+      continue;
+    }
     const one = await tryRun(c2h(1));
     if (one !== undefined) {
       const res = iperfResult(one.stdout);
@@ -383,7 +391,7 @@ async function measurePeer(
     h2c4: med(r.h2c4!),
     latencyUs: med(r.lat!),
     cpuPerGB: med(r.cpu!),
-    rssMiB: Math.max(...r.rss!),
+    rssMiB: r.rss!.length > 0 ? Math.max(...r.rss!) : NaN,
   };
 }
 

@@ -6,6 +6,16 @@
 // link waits, with one poll(2) on Deno's thread pool. An eventfd wakes that
 // poll when the link closes.
 //
+// Request and response: a frame that wakes the thread-pool poll reaches the
+// stack after two thread switches (the pool thread, then the main thread),
+// which doubled the round trip of a small request against the host. So after
+// frames with a payload went to the container, the link lingers: in a
+// microtask after the sending code, it waits up to LINGER_NS in ppoll(2) on
+// the main thread itself, where the container's answer wakes it directly (the
+// pool's poll wakes too and finds nothing left to read). A frame from the
+// container clears the wish (the answer came), and one linger at most runs
+// between two waits of the loop, so the event loop is never held for longer.
+//
 // Offloads: when the TAP was created with IFF_VNET_HDR, every frame carries a
 // virtio-net header (wire/virtio_net.ts) and the link asks for TUNSETOFFLOAD
 // with checksum and TCP segmentation offload. The container's kernel then
@@ -42,6 +52,14 @@ export const IFF_VNET_HDR = 0x4000;
 export const TunOffload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04 } as const;
 
 const POLLIN = POLL.IN;
+/**
+ * How long the loop waits on the main thread for the container's answer after sending it
+ * frames: longer than a container takes to answer a request, short enough not to hold up the
+ * event loop. PARANOID_LINGER_NS=0 turns lingering off.
+ */
+const LINGER_NS = Number(Deno.env.get("PARANOID_LINGER_NS") ?? 200_000);
+/** How long the loop leaves the TAP to the lingers after one was answered. */
+const INTERACTIVE_NS = Number(Deno.env.get("PARANOID_INTERACTIVE_NS") ?? 1_000_000);
 const ETH_HLEN = 14;
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_IPV6 = 0x86dd;
@@ -59,6 +77,10 @@ export interface TapStats {
   dropsOut: number;
   /** Waits on the thread pool (one per idle period). */
   waits: number;
+  /** Short waits on the main thread for the container's answer. */
+  lingers: number;
+  /** Lingers that the container's answer ended. */
+  lingerHits: number;
   /** Frames received as one large segment (GSO). */
   gsoIn: number;
   /** Frames sent as one large segment (GSO). */
@@ -99,6 +121,22 @@ export class TapLink {
   /** struct pollfd[2] for the idle wait: the TAP and the wake eventfd, both POLLIN. */
   readonly #pollFds = new Uint8Array(16);
   #closed = false;
+  #onFrame: FrameHandler | null = null;
+  #afterBatch: (() => void) | null = null;
+  /** Frames with a payload went to the container since it last sent one. */
+  #sent = false;
+  /** A linger runs: what its frames cause must not queue another (the event loop must run). */
+  #inLinger = false;
+  #lingerQueued = false;
+  /** The last linger was answered: the loop's next wait leaves the TAP to the lingers a while. */
+  #interactive = false;
+  /** struct timespec of that while. */
+  readonly #interactiveTime = new Uint8Array(
+    new BigInt64Array([0n, BigInt(INTERACTIVE_NS)]).buffer,
+  );
+  readonly #one = new Uint8Array(new BigUint64Array([1n]).buffer);
+  /** struct timespec for the linger. */
+  readonly #lingerTime = new Uint8Array(new BigInt64Array([0n, BigInt(LINGER_NS)]).buffer);
   /** The offloads in force. */
   readonly offload: TapOffload;
   /** Counters for the debug dump. */
@@ -109,6 +147,8 @@ export class TapLink {
     bytesOut: 0,
     dropsOut: 0,
     waits: 0,
+    lingers: 0,
+    lingerHits: 0,
     gsoIn: 0,
     gsoOut: 0,
   };
@@ -162,7 +202,9 @@ export class TapLink {
         if (n <= 0) break;
         continue; // a runt without a whole header: skip it
       }
-      count++;
+      // The container has answered what was sent before: nothing to linger for (what the
+      // handler sends now sets the flag again).
+      if (count++ === 0) this.#sent = false;
       this.stats.framesIn++;
       this.stats.bytesIn += n - hlen;
       const frame = buf.subarray(hlen, n);
@@ -206,11 +248,21 @@ export class TapLink {
    * batches). The descriptors are closed when the loop ends.
    */
   async run(onFrame: FrameHandler, afterBatch: () => void, batch = 256): Promise<void> {
+    this.#onFrame = onFrame;
+    this.#afterBatch = afterBatch;
     try {
       while (!this.#closed) {
         if (this.readReady(onFrame, batch) > 0) afterBatch();
         if (this.#closed) break;
         this.stats.waits++;
+        if (this.#interactive) {
+          // The container answers each linger: a pool thread polling the TAP beside them would
+          // only wake for frames the lingers take. Wait on the wake eventfd alone for a while,
+          // then look at the TAP again (a frame the lingers missed waits at most that long).
+          this.#interactive = false;
+          await libc.ppollAsync(this.#pollFds.subarray(8), 1n, this.#interactiveTime, null);
+          continue;
+        }
         await libc.pollAsync(this.#pollFds, 2n, -1);
       }
     } finally {
@@ -264,6 +316,13 @@ export class TapLink {
       iov[7] = 0;
       n = Number(libc.writev(this.#fd, iov, 2)) - VIRTIO_NET_HDR_LEN;
     }
+    if (!this.#sent && carriesPayload(frame)) {
+      this.#sent = true;
+      if (!this.#inLinger && !this.#lingerQueued && LINGER_NS > 0) {
+        this.#lingerQueued = true;
+        queueMicrotask(() => this.#linger());
+      }
+    }
     if (n === frame.length) {
       this.stats.framesOut++;
       this.stats.bytesOut += n;
@@ -272,12 +331,55 @@ export class TapLink {
     }
   }
 
+  /** Waits briefly on this thread for the container's answer to what was just sent. */
+  #linger(): void {
+    this.#lingerQueued = false;
+    if (this.#closed || !this.#sent) return;
+    this.stats.lingers++;
+    if (libc.ppoll(this.#pollFds, 1n, this.#lingerTime, null) <= 0) {
+      this.#interactive = false;
+      return;
+    }
+    this.stats.lingerHits++;
+    this.#interactive = true;
+    this.#inLinger = true;
+    try {
+      if (this.readReady(this.#onFrame!) > 0) this.#afterBatch!();
+    } finally {
+      this.#inLinger = false;
+    }
+  }
+
   /** Stops the receive loop; its pending wait returns at once and it closes the descriptors. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    libc.write(this.#wake, new Uint8Array(new BigUint64Array([1n]).buffer), 8n);
+    libc.write(this.#wake, this.#one, 8n);
   }
+}
+
+/**
+ * Whether `frame` asks the container for an answer worth lingering for: anything but a TCP
+ * segment without payload (a bare ACK, answered by nothing; lingering after it would only hold
+ * up the host side's own reply).
+ */
+function carriesPayload(frame: Uint8Array): boolean {
+  if (frame.length < ETH_HLEN + 40) return true;
+  const type = (frame[12]! << 8) | frame[13]!;
+  let ipHeader: number;
+  let ipTotal: number;
+  if (type === ETHERTYPE_IPV4 && frame[ETH_HLEN + 9] === PROTO_TCP) {
+    ipHeader = (frame[ETH_HLEN]! & 0x0f) * 4;
+    ipTotal = (frame[ETH_HLEN + 2]! << 8) | frame[ETH_HLEN + 3]!;
+  } else if (type === ETHERTYPE_IPV6 && frame[ETH_HLEN + 6] === PROTO_TCP) {
+    ipHeader = 40;
+    ipTotal = 40 + ((frame[ETH_HLEN + 4]! << 8) | frame[ETH_HLEN + 5]!);
+  } else {
+    return true;
+  }
+  if (frame.length < ETH_HLEN + ipHeader + 20) return true;
+  const tcpHeader = (frame[ETH_HLEN + ipHeader + 12]! >> 4) * 4;
+  return ipTotal > ipHeader + tcpHeader;
 }
 
 /** Whether the TAP behind `fd` was created with IFF_VNET_HDR (TUNGETIFF). */
