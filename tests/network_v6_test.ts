@@ -167,12 +167,26 @@ Deno.test("network v6: a published port reached over ::1 sees the client as fd00
       const c = await Deno.connect({ hostname: "::1", port });
       const chunks: Uint8Array[] = [];
       const buf = new Uint8Array(4096);
-      for (;;) {
-        const n = await c.read(buf);
-        if (n === null) break;
-        chunks.push(buf.slice(0, n));
+      // An attempt that hangs (seen once under a heavily loaded parallel run, cause not found)
+      // is given up after 15 s and said on stderr; the test still needs one that succeeds.
+      const stuck = setTimeout(() => {
+        console.error("published [::1] port: an attempt hung for 15 s; retrying");
+        c.close();
+      }, 15_000);
+      try {
+        for (;;) {
+          const n = await c.read(buf);
+          if (n === null) break;
+          chunks.push(buf.slice(0, n));
+        }
+      } finally {
+        clearTimeout(stuck);
       }
-      c.close();
+      try {
+        c.close();
+      } catch {
+        // closed by the timeout
+      }
       text = new TextDecoder().decode(new Uint8Array(chunks.flatMap((b) => [...b])));
     } catch {
       // not listening on the host yet
