@@ -553,6 +553,29 @@ Deno.test("security: the host's environment does not leak into INIT", async () =
   assert.match(r.stdout, /^GIVEN=yes$/m);
 });
 
+Deno.test("security: under --init, pid 1 shows neither the host's command line nor its paths", async () => {
+  const secret = `hunter-${crypto.randomUUID()}`;
+  const r = await paranoid(
+    [
+      R,
+      "-N",
+      "--init",
+      "--",
+      "/bin/sh",
+      "-c",
+      "tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/comm; ps",
+    ],
+    { env: { PARANOID_TEST_SECRET: secret } },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const [cmdline, comm] = r.stdout.split("\n");
+  assert.equal(cmdline!.trim(), "paranoid-init");
+  assert.equal(comm, "paranoid-init");
+  for (const leak of [secret, Deno.execPath(), Deno.cwd(), "--root"]) {
+    assert.ok(!r.stdout.includes(leak), `${leak} in ${r.stdout}`);
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // The host side's processes and sockets
 

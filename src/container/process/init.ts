@@ -45,6 +45,7 @@ import { configureInterface, configureInterface6, loopbackUp } from "../netconfi
 import { type MountStep, planMounts, resolveInRoot } from "../mounts.ts";
 import type { ContainerSpec } from "../spec.ts";
 import { send } from "./messages.ts";
+import { setProcessTitle } from "./title.ts";
 import { reportFailure, step, StepError } from "./steps.ts";
 import { dropBoundingSet, findInPath, setCapabilities, switchUser } from "./identity.ts";
 
@@ -302,6 +303,7 @@ function runReaper(
     }
   }
   close(sock);
+  setProcessTitle("paranoid-init");
   const info = new Uint8Array(128); // struct signalfd_siginfo
   for (;;) {
     const n = read(sfd, info);
