@@ -105,6 +105,17 @@ Deno.test("run: an image from a real registry runs on an overlay, with its confi
     ]);
     const exCode = await cli(data, ["exec", "live", "sh", "-c", "exit 5"]);
     assert.equal(exCode.code, 5);
+    // -t: a pty from the container's devpts, relayed (CRLF line ends), its status kept.
+    const exTty = await cli(data, [
+      "exec",
+      "-it",
+      "live",
+      "sh",
+      "-c",
+      "tty; test -t 0 && test -t 1 && echo tty-ok; echo $TERM; exit 3",
+    ]);
+    assert.equal(exTty.code, 3, exTty.stderr);
+    assert.match(exTty.stdout, /^\/dev\/pts\/\d+\r\ntty-ok\r\n\S+\r\n$/);
     bg.kill("SIGKILL");
     await bg.status;
     await reader.cancel();

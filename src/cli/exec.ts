@@ -10,7 +10,8 @@ import { parseEnvAssignment, parseUser } from "./run_options.ts";
 import { containerRegistry, describeError } from "./image_commands.ts";
 import { processStartTime } from "./containers.ts";
 
-const USAGE = "Usage: paranoid exec [-e K=V] [-w DIR] [-u UID[:GID]] NAME [--] CMD [ARGS...]";
+const USAGE =
+  "Usage: paranoid exec [-i] [-t] [-e K=V] [-w DIR] [-u UID[:GID]] NAME [--] CMD [ARGS...]";
 
 /** Runs `exec`; returns the command's exit status (125 when the container cannot be joined). */
 export async function execCommand(
@@ -24,6 +25,7 @@ export async function execCommand(
       { long: "workdir", short: "w", value: "DIR", help: "" },
       { long: "user", short: "u", value: "UID[:GID]", help: "" },
       { long: "interactive", short: "i", help: "" },
+      { long: "tty", short: "t", help: "" },
     ]);
     if (parsed.rest.length < 2) {
       throw new UsageError(`exec needs a container and a command\n${USAGE}`);
@@ -57,6 +59,7 @@ export async function execCommand(
     }
     throw e;
   }
+  if (o.has("tty") && !env.has("TERM")) env.set("TERM", Deno.env.get("TERM") ?? "xterm");
   ensureSingleThreaded(reexec);
   try {
     const record = await containerRegistry().find(name);
@@ -74,6 +77,7 @@ export async function execCommand(
       groups: [user.gid],
       capabilities: caps,
       seccomp: defaultSeccompProgram(caps),
+      terminal: o.has("tty") ? windowSize() : null,
     }, { stillInit: () => processStartTime(record.pid!) === record.pidStart });
   } catch (e) {
     if (e instanceof JoinError) {
@@ -86,6 +90,15 @@ export async function execCommand(
       return 125;
     }
     throw e;
+  }
+}
+
+/** The size of this process's terminal, for the program's pty. */
+function windowSize(): { rows: number; columns: number } | "unsized" {
+  try {
+    return Deno.consoleSize();
+  } catch {
+    return "unsized";
   }
 }
 

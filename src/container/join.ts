@@ -25,8 +25,11 @@ import {
   open,
   PR,
   prctl,
+  receiveMessageAsync,
   resetSignals,
   setns,
+  SOCK,
+  socketpair,
   waitpid,
   waitpidAsync,
   writeAll,
@@ -34,6 +37,8 @@ import {
 import { SyscallError } from "../../ffi/errno.ts";
 import { isSingleThreaded, NotSingleThreadedError } from "./single_thread.ts";
 import { dropBoundingSet, findInPath, setCapabilities, switchUser } from "./process/identity.ts";
+import { attachContainerTerminal, type WindowSize } from "./process/terminal.ts";
+import { relayTerminal } from "./tty.ts";
 
 /** The process to run inside the container, fully resolved. */
 export interface JoinProcess {
@@ -51,6 +56,11 @@ export interface JoinProcess {
   capabilities: bigint;
   /** A seccomp program, or null. */
   seccomp: Uint8Array | null;
+  /**
+   * Give the program a terminal: a pty from the container's devpts, relayed to this
+   * process's stdin and stdout (with this size, when known). Absent or null: stdio inherited.
+   */
+  terminal?: WindowSize | "unsized" | null;
 }
 
 /** Options of {@link joinContainer}. */
@@ -126,15 +136,33 @@ export async function joinContainer(
     throw new JoinError("the container is not running");
   }
   const parent = Deno.pid;
+  // With a terminal, the program's process sends the pty master back over this pair.
+  const wantsTerminal = !detach && process.terminal !== undefined && process.terminal !== null;
+  const [ptyHost, ptyChild] = wantsTerminal ? socketpair(SOCK.SEQPACKET) : [-1, -1];
   let child: number;
   try {
     child = fork();
   } catch (e) {
     for (const [fd] of fds) close(fd);
+    if (wantsTerminal) [ptyHost, ptyChild].forEach(close);
     throw e;
   }
-  if (child === 0) joinAndRun(fds, detach ? null : parent, process);
+  if (child === 0) {
+    if (wantsTerminal) close(ptyHost);
+    joinAndRun(fds, detach ? null : parent, process, ptyChild);
+  }
   for (const [fd] of fds) close(fd);
+  let relay: Promise<void> = Promise.resolve();
+  if (wantsTerminal) {
+    close(ptyChild);
+    // The master comes before the program runs; end of file means it failed before (said).
+    const got = await receiveMessageAsync(ptyHost, new Uint8Array(256));
+    close(ptyHost);
+    const [master, ...extra] = got.fds;
+    extra.forEach(close);
+    if (got.length > 0 && master !== undefined) relay = relayTerminal(master);
+    else if (master !== undefined) close(master);
+  }
   if (pidFile !== null) {
     const tmp = `${pidFile}.${Deno.pid}.tmp`;
     Deno.writeTextFileSync(tmp, String(child));
@@ -147,6 +175,7 @@ export async function joinContainer(
   for (const [name, fn] of forward) Deno.addSignalListener(name, fn);
   try {
     const s = await waitpidAsync(child);
+    await relay;
     return s.signal !== null ? 128 + s.signal : s.code ?? 0;
   } finally {
     for (const [name, fn] of forward) Deno.removeSignalListener(name, fn);
@@ -156,7 +185,12 @@ export async function joinContainer(
 type Prepared = JoinProcess;
 
 /** The forked child: synchronous calls only; `parent` null when detached. Never returns. */
-function joinAndRun(fds: [number, number, string][], parent: number | null, p: Prepared): never {
+function joinAndRun(
+  fds: [number, number, string][],
+  parent: number | null,
+  p: Prepared,
+  ptySock: number,
+): never {
   try {
     if (parent !== null) {
       prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL));
@@ -173,7 +207,8 @@ function joinAndRun(fds: [number, number, string][], parent: number | null, p: P
   } catch (e) {
     fail(`cannot fork inside the container: ${describe(e)}`, 125);
   }
-  if (grandchild === 0) runProgram(p);
+  if (grandchild === 0) runProgram(p, ptySock);
+  if (ptySock >= 0) close(ptySock);
   for (;;) {
     try {
       const { status } = waitpid(grandchild);
@@ -185,10 +220,15 @@ function joinAndRun(fds: [number, number, string][], parent: number | null, p: P
   }
 }
 
-function runProgram(p: Prepared): never {
+function runProgram(p: Prepared, ptySock: number): never {
   let where = "set the parent death signal";
   try {
     prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL)); // dies with the child that reports its status
+    if (ptySock >= 0) {
+      where = "attach a terminal from /dev/pts/ptmx";
+      attachContainerTerminal(ptySock, p.terminal === "unsized" ? null : p.terminal ?? null);
+      close(ptySock);
+    }
     where = `change directory to ${p.cwd}`;
     chdir(p.cwd);
     where = "limit the capability bounding set";

@@ -19,7 +19,6 @@ import {
   exitNow,
   fork,
   installSeccomp,
-  ioctl,
   joinNewSessionKeyring,
   kill,
   MNT_DETACH,
@@ -46,6 +45,7 @@ import { type MountStep, planMounts, resolveInRoot } from "../mounts.ts";
 import type { ContainerSpec } from "../spec.ts";
 import { send } from "./messages.ts";
 import { setProcessTitle } from "./title.ts";
+import { attachContainerTerminal } from "./terminal.ts";
 import { reportFailure, step, StepError } from "./steps.ts";
 import { dropBoundingSet, findInPath, setCapabilities, switchUser } from "./identity.ts";
 
@@ -186,32 +186,6 @@ function resolveExecutable(spec: ContainerSpec): string {
   return found;
 }
 
-const TIOCSCTTY = 0x540e;
-const TIOCSWINSZ = 0x5414;
-const TIOCGPTN = 0x80045430;
-const TIOCSPTLCK = 0x40045431;
-
-/** Opens a pty pair in the container's devpts, sends the master to the host and makes the slave INIT's terminal. */
-function attachTerminal(spec: ContainerSpec, sock: number): void {
-  const master = open("/dev/pts/ptmx", O.RDWR | O.NOCTTY | O.CLOEXEC);
-  const unlock = new Int32Array([0]);
-  ioctl(master, TIOCSPTLCK, new Uint8Array(unlock.buffer), "/dev/pts/ptmx");
-  const number = new Int32Array(1);
-  ioctl(master, TIOCGPTN, new Uint8Array(number.buffer), "/dev/pts/ptmx");
-  const slavePath = `/dev/pts/${number[0]}`;
-  const slave = open(slavePath, O.RDWR | O.NOCTTY);
-  if (spec.windowSize) {
-    const ws = new Uint16Array([spec.windowSize.rows, spec.windowSize.columns, 0, 0]);
-    ioctl(slave, TIOCSWINSZ, new Uint8Array(ws.buffer), slavePath);
-  }
-  send(sock, { t: "pty" }, [master]);
-  close(master);
-  setsid();
-  ioctl(slave, TIOCSCTTY, new Uint8Array(8), slavePath);
-  for (const fd of [0, 1, 2]) dup2(slave, fd);
-  if (slave > 2) close(slave);
-}
-
 function attachStdio(stdio: Stdio): void {
   setsid();
   stdio.forEach((fd, i) => {
@@ -227,8 +201,9 @@ function finishAndExec(
   path: string,
   gateFd: number,
 ): never {
-  if (spec.tty) step("attach the terminal", () => attachTerminal(spec, sock));
-  else step("attach stdin, stdout and stderr", () => attachStdio(stdio));
+  if (spec.tty) {
+    step("attach the terminal", () => attachContainerTerminal(sock, spec.windowSize));
+  } else step("attach stdin, stdout and stderr", () => attachStdio(stdio));
   step("close inherited descriptors", () => closeInherited([sock, gateFd]));
   step(`change directory to ${spec.cwd}`, () => chdir(spec.cwd));
   // Without no_new_privs the kernel wants CAP_SYS_ADMIN to install a filter: install it
