@@ -7,6 +7,7 @@ import { RUN_OPTIONS } from "./run_options.ts";
 export const USAGE = [
   "Usage: paranoid [OPTION...] [--root=ROOT_PATH] -- INIT [INIT_ARGS...]",
   "       paranoid run [OPTION...] IMAGE [--] [CMD [ARGS...]]",
+  "       paranoid exec [-i] [-t] [-e K=V] [-w DIR] [-u UID[:GID]] NAME [--] CMD [ARGS...]",
   "       paranoid pull|images|rmi|ps|rm|prune|extract|oci|help|version ...",
 ].join("\n");
 
@@ -25,6 +26,7 @@ Commands:
   run IMAGE         run an image (Docker Hub by default: alpine = docker.io/library/alpine:latest)
   pull REF          fetch an image        images      list images       rmi REF   forget an image
   ps [-a]           list containers       rm NAME     remove one        prune     free space
+  exec NAME CMD     run CMD in a running container's namespaces (-t: with a terminal)
   extract TAR DIR   unpack a root filesystem tarball with ownership kept
   oci ...           the OCI runtime command line (paranoid oci --help)
 
