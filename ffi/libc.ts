@@ -171,6 +171,10 @@ export const LIBC_SYMBOLS = {
   posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
   // int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *actions)
   posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
+  // int access(const char *pathname, int mode)
+  access: { parameters: ["buffer", "i32"], result: "i32" },
+  // ssize_t readlink(const char *pathname, char *buf, size_t bufsiz)
+  readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
   // int isatty(int fd)
   isatty: { parameters: ["i32"], result: "i32" },
   // int *__errno_location(void)
@@ -228,6 +232,7 @@ export const EARLY_CHILD_SYMBOLS = [
  * nothing; INIT's process, forked from it, inherits them bound.
  */
 export const LATE_CHILD_SYMBOLS = [
+  "access",
   "capset",
   "chdir",
   "dup2",
@@ -239,6 +244,7 @@ export const LATE_CHILD_SYMBOLS = [
   "pivot_root",
   "prctlPointer",
   "read",
+  "readlink",
   "setgroups",
   "sethostname",
   "setresgid",

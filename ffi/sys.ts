@@ -103,6 +103,24 @@ export function prepareSpawn(): void {
   ]);
 }
 
+/** Whether something exists at `path` (access(2) with F_OK), without an exception either way. */
+export function pathExists(path: string): boolean {
+  return libc.access(cstr(path), 0) === 0;
+}
+
+const linkBuffer = new Uint8Array(4096);
+
+/**
+ * readlink(2) without an exception for the common answer: the target of the symbolic link at
+ * `path`, or null when it is not one (or cannot be read). Cheap in a forked child, where a
+ * thrown error per path component cost more than the system call.
+ */
+export function readLinkOrNull(path: string): string | null {
+  const n = Number(libc.readlink(cstr(path), linkBuffer, BigInt(linkBuffer.length)));
+  if (n < 0 || n >= linkBuffer.length) return null;
+  return new TextDecoder().decode(linkBuffer.subarray(0, n));
+}
+
 /** Room for glibc's posix_spawn_file_actions_t (80 bytes on 64-bit Linux), with margin. */
 const FILE_ACTIONS_SIZE = 128;
 

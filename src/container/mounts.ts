@@ -8,7 +8,7 @@
 // volume onto a host path. Each step carries the words that name it in an
 // error ("mount /proc"), so a failure reaches the user as one sentence.
 
-import { MS } from "../../ffi/sys.ts";
+import { MS, readLinkOrNull } from "../../ffi/sys.ts";
 import type { ContainerSpec } from "./spec.ts";
 
 /** One step of the plan; paths are container paths (absolute, inside the root). */
@@ -272,7 +272,7 @@ function isDirectory(path: string): boolean {
 export function resolveInRoot(
   root: string,
   path: string,
-  readLink: (path: string) => string = Deno.readLinkSync,
+  readLink: (path: string) => string | null = readLinkOrNull,
 ): string {
   const parts = path.split("/").filter((p) => p !== "" && p !== ".");
   const resolved: string[] = [];

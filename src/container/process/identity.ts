@@ -1,7 +1,7 @@
 // The last identity steps shared by INIT and by processes joining a container: bounding set, user, capabilities, PATH.
 
 import { SyscallError } from "../../../ffi/errno.ts";
-import { capset, PR, prctl, setgid, setgroups, setuid } from "../../../ffi/sys.ts";
+import { capset, pathExists, PR, prctl, setgid, setgroups, setuid } from "../../../ffi/sys.ts";
 import type { CapabilitySets } from "../spec.ts";
 
 /** The highest capability number tried; the kernel answers EINVAL past its own last one. */
@@ -74,6 +74,7 @@ export function findInPath(name: string, env: readonly string[]): string | null 
   const path = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? DEFAULT_PATH;
   for (const dir of path.split(":")) {
     const candidate = `${dir || "."}/${name}`;
+    if (!pathExists(candidate)) continue; // no exception per missing candidate
     try {
       if (Deno.statSync(candidate).isFile) return candidate;
     } catch {

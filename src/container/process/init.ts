@@ -27,6 +27,7 @@ import {
   MS,
   O,
   open,
+  pathExists,
   pivotRoot,
   PR,
   prctl,
@@ -122,12 +123,7 @@ function setupRoot(spec: ContainerSpec): void {
 }
 
 function ensureTarget(path: string, kind: "dir" | "file"): void {
-  try {
-    Deno.statSync(path);
-    return;
-  } catch {
-    // missing: create it
-  }
+  if (pathExists(path)) return;
   if (kind === "dir") {
     Deno.mkdirSync(path, { recursive: true });
   } else {
