@@ -257,13 +257,16 @@ export async function startContainer(
       if (got.message.t === "exited") exit = { code: got.message.code, signal: got.message.signal };
     }
     ctl.close();
-    await reaped;
+    const childStatus = await reaped;
     closeAll();
+    const how = childStatus.signal !== null
+      ? `killed by signal ${childStatus.signal}`
+      : `exit status ${childStatus.code}`;
     const f = failure ??
       {
         t: "error",
         step: "start the container",
-        syscall: "the child exited early",
+        syscall: `the child exited early (${how})`,
         errno: 0,
         path: null,
       };
