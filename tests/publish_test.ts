@@ -178,6 +178,19 @@ Deno.test("publish: UDP keeps one flow per client, each answered with the addres
   }
 });
 
+Deno.test("publish: what a container answers just before it ends reaches the client", async () => {
+  // nc answers one connection and exits, and the container with it: the answer is still in the
+  // stack's buffers when the container is gone, and must not be lost (five times over).
+  for (let i = 0; i < 5; i++) {
+    const port = await freePorts(1);
+    const run = inContainer("nc -l -p 80 -e echo last-words", ["-p", `127.0.0.1:${port}:80`]);
+    const text = await fetchText("127.0.0.1", port);
+    const r = await run;
+    assert.equal(r.code, 0, describe(r));
+    assert.equal(text, "last-words\n");
+  }
+});
+
 Deno.test("publish: a port in use fails the start with one sentence and leaves nothing running", async () => {
   const taken = Deno.listen({ port: 0 });
   const marker = `publish-${crypto.randomUUID()}`;

@@ -18,6 +18,9 @@ import { TapLink, type TapStats } from "../link/tap.ts";
 import { openPcapFile } from "../link/pcap.ts";
 import type { PortPublisher } from "./publish.ts";
 
+/** The longest a closing network waits for bridged connections to hand the host their last data. */
+const DRAIN_MS = 2000;
+
 /** Options of a container network. */
 export interface ContainerNetworkOptions {
   /** Addressing and policy overrides (MTU, DNS upstreams, host loopback). */
@@ -178,6 +181,9 @@ export class ContainerNetwork {
 
   /** Stops the link and closes every host socket the container caused. */
   async close(): Promise<void> {
+    if (this.#closed) return;
+    // What the container sent just before it ended goes out before the sockets close.
+    await this.#tcpBridge.drain(DRAIN_MS);
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);

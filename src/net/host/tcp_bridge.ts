@@ -137,6 +137,18 @@ export class TcpBridge {
     }
   }
 
+  /**
+   * Waits, at most `timeoutMs`, until every bridged connection has handed the host what the
+   * container sent it (data, then its FIN). A container that writes its last answer and exits
+   * at once leaves that answer in the stack's buffers: closing before it went out would lose it.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while ([...this.#pipes].some((p) => p.owesHost) && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
   /** Closes every host socket and listener the bridge holds and resets their connections. */
   close(): void {
     if (this.#closed) return;
@@ -206,6 +218,7 @@ class Pipe {
   readonly #done: () => void;
   #writing = false;
   #hostWriteShut = false;
+  #hostWriteShutDone = false;
   #hostEof = false;
   #closed = false;
   #wakeReader: (() => void) | undefined;
@@ -232,6 +245,13 @@ class Pipe {
     c.onclose = () => this.shutdown(false);
     void this.#fromHost();
     this.#toHost();
+  }
+
+  /** Data or a FIN from the container is still on its way to the host socket. */
+  get owesHost(): boolean {
+    if (this.#closed) return false;
+    const c = this.#conn;
+    return this.#writing || c.peek(1).length > 0 || (c.eof && !this.#hostWriteShutDone);
   }
 
   /** Closes the host socket; with `reset`, also resets the TCP connection. */
@@ -261,7 +281,10 @@ class Pipe {
       if (c.eof && !this.#hostWriteShut) {
         // The container sent FIN: half-close the host side.
         this.#hostWriteShut = true;
-        this.#sock.closeWrite().then(() => this.#maybeFinished(), () => this.shutdown(true));
+        this.#sock.closeWrite().then(() => {
+          this.#hostWriteShutDone = true;
+          this.#maybeFinished();
+        }, () => this.shutdown(true));
       }
       return;
     }
