@@ -31,15 +31,40 @@ export const CLONE = {
 const MADV_DOFORK = 11;
 
 /**
- * fork(2) from Deno. V8 marks its heap MADV_DONTFORK; one madvise over the
- * whole user address space undoes that first (it stops with EINVAL at a
- * special mapping after the real work is done, so its result is ignored).
- * V8 must be single-threaded; see src/container/single_thread.ts.
- * The child may make only synchronous calls.
+ * Clears MADV_DONTFORK on every mapping of this process, one mapping at a time. One madvise
+ * over the whole address space stops with EINVAL at the first VM_IO mapping ([vvar], which
+ * newer kernels place among the other mappings, not above them): a V8 region above it kept
+ * the flag, was missing in the child, and the child died of SIGSEGV when it touched it (seen
+ * about once in a hundred starts under load).
+ */
+function allowForkOfEveryMapping(): void {
+  let maps: string;
+  try {
+    maps = Deno.readTextFileSync("/proc/self/maps");
+  } catch {
+    libc.madvise(0x1000n, 0x7ffffffff000n - 0x1000n, MADV_DOFORK);
+    return;
+  }
+  for (const line of maps.split("\n")) {
+    const dash = line.indexOf("-");
+    const space = line.indexOf(" ");
+    if (dash <= 0 || space <= dash || line.includes("[vvar") || line.includes("[vsyscall]")) {
+      continue;
+    }
+    const start = BigInt(`0x${line.slice(0, dash)}`);
+    const end = BigInt(`0x${line.slice(dash + 1, space)}`);
+    libc.madvise(start, end - start, MADV_DOFORK); // a mapping that refuses keeps no V8 data
+  }
+}
+
+/**
+ * fork(2) from Deno. V8 marks its heap MADV_DONTFORK, which
+ * {@link allowForkOfEveryMapping} undoes first. V8 must be single-threaded;
+ * see src/container/single_thread.ts. The child may make only synchronous calls.
  */
 export function fork(): number {
   bindLibc(EARLY_CHILD_SYMBOLS);
-  libc.madvise(0x1000n, 0x7ffffffff000n - 0x1000n, MADV_DOFORK);
+  allowForkOfEveryMapping();
   return check(libc.fork(), "fork");
 }
 
