@@ -65,6 +65,10 @@ function allowForkOfEveryMapping(): void {
 export function fork(): number {
   bindLibc(EARLY_CHILD_SYMBOLS);
   allowForkOfEveryMapping();
+  // Reading and walking the map allocates, and V8 may have mapped a new (DONTFORK) region
+  // meanwhile: one more pass over the whole space, with nothing allocated between it and fork,
+  // catches those below [vvar], where V8 maps.
+  libc.madvise(0x1000n, 0x7ffffffff000n - 0x1000n, MADV_DOFORK);
   return check(libc.fork(), "fork");
 }
 
