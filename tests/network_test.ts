@@ -589,6 +589,23 @@ Deno.test("network: 100 parallel connections are all open at once and all comple
   assert.deepEqual(server.errors, []);
 });
 
+Deno.test("network: a --net-trace path that cannot be written fails the start with one sentence", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.chmod(dir, 0o500);
+    const path = `${dir}/trace.pcap`;
+    const marker = `trace-${crypto.randomUUID()}`;
+    const r = await inContainer(`echo ${marker}`, ["--net-trace", path]);
+    assert.equal(r.code, 125, describe(r));
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`cannot write the network trace ${path}`));
+    assert.doesNotMatch(r.stdout, new RegExp(marker));
+  } finally {
+    await Deno.chmod(dir, 0o700);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("network: --net-trace writes a pcap that tcpdump reads, with the container's SYN", async () => {
   requireProgram("/usr/bin/tcpdump", "tcpdump");
   const dir = await Deno.makeTempDir({ prefix: "paranoid-trace-" });

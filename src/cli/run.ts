@@ -106,6 +106,19 @@ export async function runCommand(
     printError(NO_TUN_WARNING);
     request = { ...request, container: { ...request.container, network: false } };
   }
+  // The trace file is opened after the container started: find out now that it can be written.
+  if (typeof net === "object" && net.trace !== undefined) {
+    try {
+      Deno.openSync(net.trace, { write: true, create: true, truncate: true }).close();
+    } catch (e) {
+      printError(
+        `cannot write the network trace ${net.trace}: ${
+          (e as Error).message
+        }; give --net-trace a path in a writable directory`,
+      );
+      return 125;
+    }
+  }
   let plan: ImageRunPlan | null = null;
   let records: ContainerRegistry | null = null;
   try {
