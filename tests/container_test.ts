@@ -423,6 +423,21 @@ Deno.test("container: nothing outlives the container when paranoid is killed", a
   await eventually(() => processesWith(marker).length === 0, "the container's processes to die");
 });
 
+Deno.test("container: a child that crashes before INIT exists is started again", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const marker = `${dir}/crashed`;
+    const r = await paranoid([R, "-N", "--", "sh", "-c", "echo ran"], {
+      env: { PARANOID_TEST_CRASH_CHILD_ONCE: marker },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "ran\n");
+    assert.equal(Deno.readTextFileSync(marker), "crashed\n"); // the first child did crash
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("container: a failed start leaves no process behind", async () => {
   const marker = `/nowhere-${crypto.randomUUID()}`;
   const r = await paranoid([R, "-N", "-w", marker, "--", "true"]);

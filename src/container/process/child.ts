@@ -31,6 +31,22 @@ const IFF_NO_PI = 0x1000;
 const IFF_VNET_HDR = 0x4000;
 
 /**
+ * The test suite's way to check that a crashed child is started again: with
+ * PARANOID_TEST_CRASH_CHILD_ONCE naming a file that does not exist yet, the
+ * child creates it and dies of SIGSEGV, as a child that lost a V8 page does.
+ */
+function crashOnceForTests(): void {
+  const marker = Deno.env.get("PARANOID_TEST_CRASH_CHILD_ONCE");
+  if (marker === undefined) return;
+  try {
+    Deno.writeTextFileSync(marker, "crashed\n", { createNew: true });
+  } catch {
+    return; // crashed once already
+  }
+  libc.kill(libc.getpid(), 11);
+}
+
+/**
  * Runs the intermediate child; never returns. `sock` is the control channel,
  * `initSock` the channel handed to INIT's process, `hostPid` the host side's
  * pid (to check that the death signal was armed in time).
@@ -46,6 +62,7 @@ export function runChild(
     prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL));
     if (getppid() !== hostPid) exitNow(125); // the host side died before the death signal was armed
     for (const sig of IGNORED_SIGNALS) libc.signal(sig, 1n /* SIG_IGN */);
+    crashOnceForTests();
     step("create the namespaces", () =>
       unshare(
         CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWNET |

@@ -139,6 +139,25 @@ export async function startContainer(
   spec: ContainerSpec,
   options: StartOptions,
 ): Promise<RunningContainer> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startOnce(spec, options);
+    } catch (e) {
+      // A forked Deno child very rarely dies of SIGSEGV on a V8 heap page that it did not
+      // inherit (seen about once in several hundred starts under heavy load, after fork()
+      // clears MADV_DONTFORK everywhere it can). Such a child had done nothing that lasts: its
+      // namespaces died with it. Start again, twice at most, rather than fail the user's run.
+      if (!(e instanceof ChildCrashed) || attempt >= 3) throw e;
+    }
+  }
+}
+
+/** The child died of a crash signal before INIT's process existed. */
+class ChildCrashed extends ContainerStartError {}
+
+const CRASH_SIGNALS = new Set([7, /* SIGBUS */ 11 /* SIGSEGV */]);
+
+async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<RunningContainer> {
   if (!isSingleThreaded()) throw new NotSingleThreadedError();
   const [ctlHost, ctlChild] = socketpair(SOCK.SEQPACKET);
   const [initHost, initChild] = socketpair(SOCK.SEQPACKET);
@@ -270,6 +289,9 @@ export async function startContainer(
         errno: 0,
         path: null,
       };
+    if (failure === null && initPid === 0 && CRASH_SIGNALS.has(childStatus.signal ?? 0)) {
+      throw new ChildCrashed(f, 125);
+    }
     throw new ContainerStartError(f, exit?.code ?? 125);
   }
 
