@@ -209,9 +209,8 @@ export function bindLibc(names: readonly (keyof typeof LIBC_SYMBOLS)[]): void {
 }
 
 /**
- * What a forked child calls before its parent has written its id maps
- * (death signal, unshare, the control channel). fork() binds these first, so
- * that the child can start at once.
+ * What a forked child calls before its parent has written its id maps (death signal, unshare,
+ * the control channel). fork() binds these and {@link LATE_CHILD_SYMBOLS} in the parent.
  */
 export const EARLY_CHILD_SYMBOLS = [
   "__errno_location",
@@ -226,13 +225,18 @@ export const EARLY_CHILD_SYMBOLS = [
 ] as const satisfies readonly (keyof typeof LIBC_SYMBOLS)[];
 
 /**
- * The rest of what the forked children call on their way to INIT (mounts,
- * pivot_root, identity, execve). The container's child binds them while the
- * host side runs newuidmap and newgidmap for it, so that the wait costs
- * nothing; INIT's process, forked from it, inherits them bound.
+ * The rest of what the forked children call on their way to INIT (mounts, pivot_root,
+ * identity, execve), bound by fork() in the parent too: INIT's process, forked from the
+ * child, inherits them bound.
  */
 export const LATE_CHILD_SYMBOLS = [
   "access",
+  "close_range",
+  "getpid",
+  "kill",
+  "setns",
+  "setrlimit",
+  "signalfd",
   "capset",
   "chdir",
   "dup2",

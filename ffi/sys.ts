@@ -1,7 +1,7 @@
 // Typed system calls: each wrapper calls libc once and throws SyscallError(syscall, errno, path) on failure.
 
 import { SyscallError } from "./errno.ts";
-import { bindLibc, EARLY_CHILD_SYMBOLS, lastErrno, libc } from "./libc.ts";
+import { bindLibc, EARLY_CHILD_SYMBOLS, lastErrno, LATE_CHILD_SYMBOLS, libc } from "./libc.ts";
 import { addressOf, cstr, cstrArray, MessageHeader } from "./structs.ts";
 
 /** Throws a SyscallError for `syscall` when `result` is negative; returns the result otherwise. */
@@ -31,43 +31,19 @@ export const CLONE = {
 const MADV_DOFORK = 11;
 
 /**
- * Clears MADV_DONTFORK on every mapping of this process, one mapping at a time. One madvise
- * over the whole address space stops with EINVAL at the first VM_IO mapping ([vvar], which
- * newer kernels place among the other mappings, not above them): a V8 region above it kept
- * the flag, was missing in the child, and the child died of SIGSEGV when it touched it (seen
- * about once in a hundred starts under load).
- */
-function allowForkOfEveryMapping(): void {
-  let maps: string;
-  try {
-    maps = Deno.readTextFileSync("/proc/self/maps");
-  } catch {
-    libc.madvise(0x1000n, 0x7ffffffff000n - 0x1000n, MADV_DOFORK);
-    return;
-  }
-  for (const line of maps.split("\n")) {
-    const dash = line.indexOf("-");
-    const space = line.indexOf(" ");
-    if (dash <= 0 || space <= dash || line.includes("[vvar") || line.includes("[vsyscall]")) {
-      continue;
-    }
-    const start = BigInt(`0x${line.slice(0, dash)}`);
-    const end = BigInt(`0x${line.slice(dash + 1, space)}`);
-    libc.madvise(start, end - start, MADV_DOFORK); // a mapping that refuses keeps no V8 data
-  }
-}
-
-/**
- * fork(2) from Deno. V8 marks its heap MADV_DONTFORK, which
- * {@link allowForkOfEveryMapping} undoes first. V8 must be single-threaded;
- * see src/container/single_thread.ts. The child may make only synchronous calls.
+ * fork(2) from Deno. V8 marks its heap MADV_DONTFORK; one madvise over the whole user address
+ * space, with nothing allocated between it and fork(2), undoes that first (it ends with EINVAL
+ * at [vvar], so its result is ignored). Walking /proc/self/maps and clearing the flag mapping
+ * by mapping instead made a forked child crash every time in one case (exec into a running
+ * container): the walk allocates right before fork. V8 must be single-threaded; see
+ * src/container/single_thread.ts. The child may make only synchronous calls.
  */
 export function fork(): number {
+  // Everything the children call is bound here, in the parent: a child that binds makes V8
+  // allocate, and a busy forked child is where the rare crashes on a missing V8 page happened
+  // (see startContainer's retry).
   bindLibc(EARLY_CHILD_SYMBOLS);
-  allowForkOfEveryMapping();
-  // Reading and walking the map allocates, and V8 may have mapped a new (DONTFORK) region
-  // meanwhile: one more pass over the whole space, with nothing allocated between it and fork,
-  // catches those below [vvar], where V8 maps.
+  bindLibc(LATE_CHILD_SYMBOLS);
   libc.madvise(0x1000n, 0x7ffffffff000n - 0x1000n, MADV_DOFORK);
   return check(libc.fork(), "fork");
 }

@@ -163,6 +163,28 @@ async function pullInUserNamespace(
   return await runInUserNamespace(selfCommand(["pull", ...argv]), { env });
 }
 
+/**
+ * For `run IMAGE`: pulls a missing image the way `pull` does (one copy of paranoid as root of a
+ * user namespace, unpacking while downloading), its messages on stderr. Returns null when
+ * there is nothing to do or that way is unavailable (the run then pulls in-process, layer by
+ * layer), else the pull's exit status (its failure already said in one sentence).
+ */
+export async function pullMissingForRun(reference: string): Promise<number | null> {
+  if (!useUserNamespace() || Deno.env.get(IN_USERNS) === "1") return null;
+  try {
+    await openImageStore().resolve(reference);
+    return null; // stored already
+  } catch (e) {
+    if (!(e instanceof ImageNotFoundError)) return null; // the run reports it
+  }
+  const code = await spawnInUserNamespace(selfCommand(["pull", reference]), {
+    env: pullEnv(),
+    stdoutTo: "stderr",
+  });
+  // The image could not be had: the pull said why; for `run` that is a set-up failure.
+  return code === 0 ? null : 125;
+}
+
 /** Runs `paranoid __extract ARGS` inside a user namespace; returns its exit status. */
 async function extractInUserNamespace(args: readonly string[]): Promise<number> {
   return await runInUserNamespace(singleThreadedCommand(["__extract", ...args]));

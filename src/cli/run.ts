@@ -126,8 +126,13 @@ export async function runCommand(
     if (image !== null) {
       // The image code loads only when an image is run.
       const { prepareImageRun } = await import("./image_run.ts");
-      const { containerRegistry, openImageStore } = await import("./image_commands.ts");
+      const { containerRegistry, openImageStore, pullMissingForRun } = await import(
+        "./image_commands.ts"
+      );
       const { PullDisplay } = await import("./progress.ts");
+      // A missing image is pulled as `pull` does it (faster, in one user-namespace helper).
+      const pullCode = await pullMissingForRun(image);
+      if (pullCode !== null) return pullCode;
       records = containerRegistry();
       const display = new PullDisplay(Deno.stderr, Deno.stderr.isTerminal());
       plan = await prepareImageRun(openImageStore(), image, {

@@ -35,6 +35,11 @@ import { receive, send } from "./process/messages.ts";
 export interface UserNamespaceExecOptions {
   /** The program's environment; default: this process's. */
   env?: Record<string, string>;
+  /**
+   * Where {@link spawnInUserNamespace} copies the program's stdout: this process's stdout
+   * (default) or its stderr (to keep it out of output that belongs to something else).
+   */
+  stdoutTo?: "stdout" | "stderr";
 }
 
 // The outer shell hides unshare(1)'s own complaint (the caller falls back and explains);
@@ -92,10 +97,11 @@ export async function spawnInUserNamespace(
     throw e;
   }
   await input.close().catch(() => {});
+  const sink = options.stdoutTo === "stderr" ? Deno.stderr : Deno.stdout;
   let chunk: Uint8Array | undefined = first.value.subarray(1);
   while (chunk !== undefined) {
     let off = 0;
-    while (off < chunk.length) off += await Deno.stdout.write(chunk.subarray(off));
+    while (off < chunk.length) off += await sink.write(chunk.subarray(off));
     const r = await out.read();
     chunk = r.done ? undefined : r.value;
   }
