@@ -30,21 +30,55 @@ export const CLONE = {
 
 const MADV_DOFORK = 11;
 
+/** The user address space that fork() clears MADV_DONTFORK in, as [start, end) pieces. */
+let forkRanges: [bigint, bigint][] | null = null;
+
 /**
- * fork(2) from Deno. V8 marks its heap MADV_DONTFORK; one madvise over the whole user address
- * space, with nothing allocated between it and fork(2), undoes that first (it ends with EINVAL
- * at [vvar], so its result is ignored). Walking /proc/self/maps and clearing the flag mapping
- * by mapping instead made a forked child crash every time in one case (exec into a running
- * container): the walk allocates right before fork. V8 must be single-threaded; see
- * src/container/single_thread.ts. The child may make only synchronous calls.
+ * The user address space without the VM_IO mappings ([vvar], [vvar_vclock]) where
+ * madvise(MADV_DOFORK) stops with EINVAL. Kernel 6.x places them among the other mappings
+ * (near the libraries, below the stack), so one madvise over the whole space left every V8
+ * region above them DONTFORK, and a child that touched one died of SIGSEGV. They never move:
+ * read once.
  */
-export function fork(): number {
-  // Everything the children call is bound here, in the parent: a child that binds makes V8
-  // allocate, and a busy forked child is where the rare crashes on a missing V8 page happened
-  // (see startContainer's retry).
+function userRangesForFork(): [bigint, bigint][] {
+  const low = 0x1000n;
+  const high = 0x7ffffffff000n;
+  const cut: [bigint, bigint][] = [];
+  try {
+    for (const line of Deno.readTextFileSync("/proc/self/maps").split("\n")) {
+      if (!line.includes("[vvar")) continue;
+      const [range] = line.split(" ");
+      const [a, b] = range!.split("-").map((h) => BigInt(`0x${h}`));
+      cut.push([a!, b!]);
+    }
+  } catch {
+    // no /proc: one range
+  }
+  cut.sort((x, y) => (x[0] < y[0] ? -1 : 1));
+  const ranges: [bigint, bigint][] = [];
+  let at = low;
+  for (const [a, b] of cut) {
+    if (a > at) ranges.push([at, a]);
+    if (b > at) at = b;
+  }
+  if (at < high) ranges.push([at, high]);
+  return ranges;
+}
+
+/**
+ * fork(2) from Deno. V8 marks its heap MADV_DONTFORK; madvise over the user address space
+ * (around [vvar]), with nothing allocated between it and fork(2), undoes that first.
+ * What the children call is bound before, in the parent, unless `childBindsLate` (then the
+ * child binds LATE_CHILD_SYMBOLS itself, as the container's child does while newuidmap runs,
+ * before it forks INIT's process). V8 must be single-threaded;
+ * see src/container/single_thread.ts. The child may make only synchronous calls.
+ */
+export function fork(options: { childBindsLate?: boolean } = {}): number {
   bindLibc(EARLY_CHILD_SYMBOLS);
-  bindLibc(LATE_CHILD_SYMBOLS);
-  libc.madvise(0x1000n, 0x7ffffffff000n - 0x1000n, MADV_DOFORK);
+  // A caller whose child waits anyway (for its id maps) lets it bind the rest meanwhile.
+  if (!options.childBindsLate) bindLibc(LATE_CHILD_SYMBOLS);
+  const ranges = forkRanges ??= userRangesForFork();
+  for (const [a, b] of ranges) libc.madvise(a, b - a, MADV_DOFORK);
   return check(libc.fork(), "fork");
 }
 

@@ -14,7 +14,7 @@ import {
   unshare,
   waitpid,
 } from "../../../ffi/sys.ts";
-import { libc } from "../../../ffi/libc.ts";
+import { bindLibc, LATE_CHILD_SYMBOLS, libc } from "../../../ffi/libc.ts";
 import { ifreq } from "../../../ffi/structs.ts";
 import { formatIdMap } from "../idmap.ts";
 import type { ContainerSpec } from "../spec.ts";
@@ -69,6 +69,8 @@ export function runChild(
           CLONE.NEWCGROUP,
       ));
     send(sock, { t: "unshared" });
+    // While the host side writes the maps, bind what the rest of the way needs.
+    bindLibc(LATE_CHILD_SYMBOLS);
     const reply = receive(sock);
     if (reply === null || reply.message.t !== "maps") exitNow(125); // the host side gave up
     if (reply.message.writeOwn) {

@@ -166,7 +166,7 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
   let childPid: number;
   mark("fork");
   try {
-    childPid = fork();
+    childPid = fork({ childBindsLate: true });
   } catch (e) {
     for (const fd of [ctlHost, ctlChild, initHost, initChild, ...stdio.toClose]) close(fd);
     for (const fd of stdio.hostEnds) if (fd !== null) close(fd);
