@@ -169,3 +169,34 @@ export function describe(r: RunResult): string {
     r.stderr.slice(-2000)
   }`;
 }
+
+/**
+ * Connects to a published port at `hostname:port` until the server inside answers, and returns
+ * all it sent; throws after a minute of nothing.
+ */
+export async function fetchPublished(hostname: string, port: number): Promise<string> {
+  // Until the server inside listens, the stack's connection is refused (RST) and the host's
+  // ends with nothing read: retry with a pause until a deadline.
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    let text = "";
+    try {
+      const c = await Deno.connect({ hostname, port });
+      try {
+        const buf = new Uint8Array(4096);
+        for (;;) {
+          const n = await c.read(buf);
+          if (n === null) break;
+          text += new TextDecoder().decode(buf.subarray(0, n));
+        }
+      } finally {
+        c.close();
+      }
+    } catch {
+      // not accepting yet
+    }
+    if (text !== "") return text;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing came from ${hostname}:${port}`);
+}

@@ -5,6 +5,7 @@ import dgram from "node:dgram";
 import { readRequestLine, replyHttp, serveDns } from "./fixtures/net_servers.ts";
 import {
   describe,
+  fetchPublished,
   makeBusyboxRoot,
   removeRoot,
   requireProgram,
@@ -158,41 +159,7 @@ Deno.test("network v6: UDP over IPv6 to a host echo server on ::1 (busybox nsloo
 Deno.test("network v6: a published port reached over ::1 sees the client as fd00:15::1", async () => {
   const port = freePort6();
   const run = inContainer("nc -l -p 80 -e netstat -tn", ["-p", `[::1]:${port}:80`]);
-  // Until nc listens, a connection is refused inside (RST) and ends at once with nothing read:
-  // retry, with a pause, until a deadline rather than a count, so a slow start cannot exhaust it.
-  let text = "";
-  const deadline = Date.now() + 60_000;
-  while (text === "" && Date.now() < deadline) {
-    try {
-      const c = await Deno.connect({ hostname: "::1", port });
-      const chunks: Uint8Array[] = [];
-      const buf = new Uint8Array(4096);
-      // An attempt that hangs (seen once under a heavily loaded parallel run, cause not found)
-      // is given up after 15 s and said on stderr; the test still needs one that succeeds.
-      const stuck = setTimeout(() => {
-        console.error("published [::1] port: an attempt hung for 15 s; retrying");
-        c.close();
-      }, 15_000);
-      try {
-        for (;;) {
-          const n = await c.read(buf);
-          if (n === null) break;
-          chunks.push(buf.slice(0, n));
-        }
-      } finally {
-        clearTimeout(stuck);
-      }
-      try {
-        c.close();
-      } catch {
-        // closed by the timeout
-      }
-      text = new TextDecoder().decode(new Uint8Array(chunks.flatMap((b) => [...b])));
-    } catch {
-      // not listening on the host yet
-    }
-    if (text === "") await new Promise((r) => setTimeout(r, 50));
-  }
+  const text = await fetchPublished("::1", port);
   const r = await run;
   assert.equal(r.code, 0, describe(r));
   assert.match(text, /fd00:15::2:80\s+fd00:15::1:\d+\s+ESTABLISHED/, text);

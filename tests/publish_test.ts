@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import {
   describe,
+  fetchPublished,
   makeSocatRoot,
   paranoid,
   processesWith,
@@ -61,34 +62,6 @@ function inContainer(script: string, options: readonly string[]): Promise<RunRes
   return runScript(root, script, ["-v", "/usr:/usr:ro", ...options]);
 }
 
-/** Connects to `hostname:port` until the container answers, and returns all it sent. */
-async function fetchText(hostname: string, port: number): Promise<string> {
-  // Until the server inside listens, the stack's connection is refused (RST) and the host's
-  // ends with nothing read: retry with a pause until a deadline.
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    let text = "";
-    try {
-      const c = await Deno.connect({ hostname, port });
-      try {
-        const buf = new Uint8Array(4096);
-        for (;;) {
-          const n = await c.read(buf);
-          if (n === null) break;
-          text += new TextDecoder().decode(buf.subarray(0, n));
-        }
-      } finally {
-        c.close();
-      }
-    } catch {
-      // not accepting yet
-    }
-    if (text !== "") return text;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing came from ${hostname}:${port}`);
-}
-
 /** Sends `message` from a fresh UDP socket until a reply comes back; returns it. */
 async function udpAsk(hostname: string, port: number, message: string): Promise<string> {
   const socket = dgram.createSocket("udp4");
@@ -120,8 +93,8 @@ Deno.test("publish: a TCP port sees a loopback client as 10.0.15.1 and any other
     "for i in 1 2; do nc -l -p 80 -e netstat -tn; done",
     ["-p", `${port}:80`],
   );
-  const fromLoopback = await fetchText("127.0.0.1", port);
-  const fromAddress = await fetchText(address, port);
+  const fromLoopback = await fetchPublished("127.0.0.1", port);
+  const fromAddress = await fetchPublished(address, port);
   const r = await run;
   assert.equal(r.code, 0, describe(r));
   // nc listens on a dual-stack socket: IPv4 peers show as ::ffff:a.b.c.d.
@@ -138,8 +111,8 @@ Deno.test("publish: a range maps port to port, and HOSTIP limits where the host 
     ["-p", `127.0.0.1:${base}-${base + 1}:8001-8002`],
   );
   try {
-    assert.equal(await fetchText("127.0.0.1", base), "one\n");
-    assert.equal(await fetchText("127.0.0.1", base + 1), "two\n");
+    assert.equal(await fetchPublished("127.0.0.1", base), "one\n");
+    assert.equal(await fetchPublished("127.0.0.1", base + 1), "two\n");
     // Bound to 127.0.0.1 only: the host's other address refuses.
     await assert.rejects(Deno.connect({ hostname: hostAddress(), port: base }));
   } finally {
@@ -184,7 +157,7 @@ Deno.test("publish: what a container answers just before it ends reaches the cli
   for (let i = 0; i < 5; i++) {
     const port = await freePorts(1);
     const run = inContainer("nc -l -p 80 -e echo last-words", ["-p", `127.0.0.1:${port}:80`]);
-    const text = await fetchText("127.0.0.1", port);
+    const text = await fetchPublished("127.0.0.1", port);
     const r = await run;
     assert.equal(r.code, 0, describe(r));
     assert.equal(text, "last-words\n");
