@@ -226,23 +226,21 @@ export const EARLY_CHILD_SYMBOLS = [
 
 /**
  * The rest of what the forked children call on their way to INIT (mounts, pivot_root,
- * identity, execve), bound by fork() in the parent too: INIT's process, forked from the
+ * identity, execve). fork() binds them in the parent, unless the caller lets its child bind
+ * them (the container's child does, while newuidmap runs); INIT's process, forked from that
  * child, inherits them bound.
  */
 export const LATE_CHILD_SYMBOLS = [
   "access",
-  "close_range",
-  "getpid",
-  "kill",
-  "setns",
-  "setrlimit",
-  "signalfd",
   "capset",
   "chdir",
+  "close_range",
   "dup2",
   "execve",
   "fcntl",
+  "getpid",
   "ioctl",
+  "kill",
   "mount",
   "open",
   "pivot_root",
@@ -251,9 +249,12 @@ export const LATE_CHILD_SYMBOLS = [
   "readlink",
   "setgroups",
   "sethostname",
+  "setns",
   "setresgid",
   "setresuid",
+  "setrlimit",
   "setsid",
+  "signalfd",
   "sigprocmask",
   "socket",
   "statvfs",

@@ -229,17 +229,8 @@ function finishAndExec(
     execve(path, spec.argv, spec.env);
   } catch (e) {
     const errno = e instanceof SyscallError ? e.errno : 0;
-    if (errno === 2 && !exists(path)) throw new StepError("find INIT", e, 127);
+    if (errno === 2 && !pathExists(path)) throw new StepError("find INIT", e, 127);
     throw new StepError(`execute INIT ${path}`, e, errno === 2 ? 127 : 126);
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
