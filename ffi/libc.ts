@@ -157,6 +157,16 @@ export const LIBC_SYMBOLS = {
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   // int setsockopt(int sockfd, int level, int optname, const void *optval, socklen_t optlen)
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  // int connect(int sockfd, const struct sockaddr *addr, socklen_t addrlen)
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int getsockopt(int sockfd, int level, int optname, void *optval, socklen_t *optlen)
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  // int listen(int sockfd, int backlog)
+  listen: { parameters: ["i32", "i32"], result: "i32" },
+  // int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags)
+  accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  // int shutdown(int sockfd, int how)
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
   // int getsockname(int sockfd, struct sockaddr *addr, socklen_t *addrlen)
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   // int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,

@@ -15,6 +15,7 @@ import { UdpBridge } from "./udp_bridge.ts";
 import { DnsForwarder } from "../services/dns_forwarder.ts";
 import { HostIcmpEcho } from "./icmp_echo.ts";
 import { TapLink, type TapStats } from "../link/tap.ts";
+import { Reactor, type ReactorStats } from "../reactor.ts";
 import { openPcapFile } from "../link/pcap.ts";
 import type { PortPublisher } from "./publish.ts";
 
@@ -35,7 +36,7 @@ export interface ContainerNetworkOptions {
 
 /** The counters of every layer, for the debug dump. */
 export interface NetworkCounters {
-  readonly link: TapStats;
+  readonly link: TapStats & ReactorStats;
   readonly stack: StackCounters;
   readonly tcpConnections: number;
   readonly udpFlows: number;
@@ -46,6 +47,7 @@ export class ContainerNetwork {
   /** The stack's configuration. */
   readonly config: NetworkConfig;
   readonly #link: TapLink;
+  readonly #reactor: Reactor;
   readonly #stack: NetworkStack;
   readonly #tcp: TcpLayer;
   readonly #tcpBridge: TcpBridge;
@@ -53,7 +55,6 @@ export class ContainerNetwork {
   readonly #dns: DnsForwarder;
   readonly #icmp: HostIcmpEcho;
   readonly #trace: { write(frame: Uint8Array, t: number): void; close(): void } | null;
-  readonly #loop: Promise<void>;
   readonly #publish: PortPublisher | null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
@@ -63,7 +64,8 @@ export class ContainerNetwork {
   constructor(tapFd: number, options: ContainerNetworkOptions = {}) {
     this.config = networkConfig(options.config ?? {});
     const warn = options.warn ?? ((m: string) => console.error(`paranoid: ${m}`));
-    this.#link = new TapLink(tapFd);
+    this.#reactor = new Reactor();
+    this.#link = new TapLink(tapFd, this.#reactor);
     if (options.trace !== undefined) {
       const pcap = openPcapFile(options.trace);
       this.#trace = { write: (f, t) => pcap.writer.write(f, t), close: pcap.close };
@@ -125,12 +127,13 @@ export class ContainerNetwork {
       // Host socket reads and writes of up to 1 MiB: fewer, larger system calls each way.
       chunkSize: 1024 * 1024,
       config: this.config,
+      reactor: this.#reactor,
       gatewayServices: new Map([[53, dnsOverTcp((q) => this.#dns.forwardQuery(q))]]),
     });
     this.#publish = options.publish ?? null;
-    this.#publish?.serveTcp(this.#tcpBridge, this.config);
+    this.#publish?.serveTcp(this.#tcpBridge, this.config, this.#reactor);
     const stack = this.#stack;
-    this.#loop = link.run(
+    link.start(
       trace === null
         ? (frame, checksumValid) => {
           rxChecksumValid = checksumValid;
@@ -172,7 +175,7 @@ export class ContainerNetwork {
   /** Counters of every layer. */
   counters(): NetworkCounters {
     return {
-      link: { ...this.#link.stats },
+      link: { ...this.#link.stats, ...this.#reactor.stats },
       stack: this.#stack.counters(),
       tcpConnections: this.#tcp.connectionCount,
       udpFlows: this.#udp.flowCount,
@@ -195,7 +198,7 @@ export class ContainerNetwork {
     this.#dns.close();
     await this.#udp.close();
     this.#stack.close();
-    await this.#loop;
+    await this.#reactor.close();
     this.#trace?.close();
   }
 }

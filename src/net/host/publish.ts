@@ -18,6 +18,8 @@ import type { UdpDatagram, UdpForwarder, UdpSink } from "../iface/udp.ts";
 import { parseIpv4 } from "../wire/ipv4_address.ts";
 import { ipv6Id, isIpv6GlobalUnicast, isIpv6Id, tryParseIpv6 } from "../wire/ipv6_address.ts";
 import type { TcpBridge } from "./tcp_bridge.ts";
+import { HostTcpListener } from "./tcp_listener.ts";
+import type { Reactor } from "../reactor.ts";
 
 /** One published port. */
 export interface PortMapping {
@@ -102,11 +104,11 @@ function listenAddresses(m: PortMapping): { hostIp: string; required: boolean }[
 /** Binds one host socket for `m`, adding it to `tcp` or `udp`. */
 async function bindOne(
   m: PortMapping,
-  tcp: { mapping: PortMapping; listener: Deno.Listener }[],
+  tcp: { mapping: PortMapping; listener: HostTcpListener }[],
   udp: UdpPublished[],
 ): Promise<void> {
   if (m.protocol === "tcp") {
-    tcp.push({ mapping: m, listener: Deno.listen({ hostname: m.hostIp, port: m.hostPort }) });
+    tcp.push({ mapping: m, listener: HostTcpListener.listen(m.hostIp, m.hostPort) });
     return;
   }
   const socket = createSocket(m.hostIp.includes(":") ? "udp6" : "udp4");
@@ -133,13 +135,13 @@ const UDP_FLOW_IDLE_MS = 60_000;
 
 /** The host sockets of every published port, bound up front and served once the network is up. */
 export class PortPublisher {
-  readonly #tcp: { mapping: PortMapping; listener: Deno.Listener }[];
+  readonly #tcp: { mapping: PortMapping; listener: HostTcpListener }[];
   readonly #udp: UdpPublished[];
   #bridge: TcpBridge | null = null;
   #closed = false;
 
   private constructor(
-    tcp: { mapping: PortMapping; listener: Deno.Listener }[],
+    tcp: { mapping: PortMapping; listener: HostTcpListener }[],
     udp: UdpPublished[],
   ) {
     this.#tcp = tcp;
@@ -148,7 +150,7 @@ export class PortPublisher {
 
   /** Binds every mapping; on any failure, closes what was bound and throws a PublishError. */
   static async bind(mappings: readonly PortMapping[]): Promise<PortPublisher> {
-    const tcp: { mapping: PortMapping; listener: Deno.Listener }[] = [];
+    const tcp: { mapping: PortMapping; listener: HostTcpListener }[] = [];
     const udp: UdpPublished[] = [];
     const undo = () => {
       for (const t of tcp) t.listener.close();
@@ -169,31 +171,22 @@ export class PortPublisher {
     return new PortPublisher(tcp, udp);
   }
 
-  /** The TCP side: serves every listener through the bridge. */
-  serveTcp(bridge: TcpBridge, config: NetworkConfig): void {
+  /** The TCP side: serves every listener through the bridge, `reactor` waiting. */
+  serveTcp(bridge: TcpBridge, config: NetworkConfig, reactor: Reactor): void {
     this.#bridge = bridge;
     for (const { mapping, listener } of this.#tcp) {
-      void (async () => {
-        for (;;) {
-          let conn: Deno.Conn;
-          try {
-            conn = await listener.accept();
-          } catch {
-            return; // closed
-          }
-          if (this.#closed || this.#bridge === null) {
-            conn.close();
-            return;
-          }
-          const remote = conn.remoteAddr as Deno.NetAddr;
-          try {
-            const src = visibleSource(config, remote.hostname);
-            bridge.publish(conn, mapping.containerPort, containerFor(config, src), src);
-          } catch {
-            conn.close();
-          }
+      listener.serve(reactor, (conn, remote) => {
+        if (this.#closed || this.#bridge === null) {
+          conn.close();
+          return;
         }
-      })();
+        try {
+          const src = visibleSource(config, remote.address);
+          bridge.publish(conn, mapping.containerPort, containerFor(config, src), src);
+        } catch {
+          conn.close();
+        }
+      });
     }
   }
 

@@ -12,13 +12,20 @@ import { DnsTcpDeframer, frameDnsTcp } from "../wire/dns.ts";
 import { ipv6Id } from "../wire/ipv6_address.ts";
 import type { TcpConnection } from "../tcp/connection.ts";
 import type { TcpAcceptRequest, TcpLayer } from "../tcp/layer.ts";
+import type { Reactor } from "../reactor.ts";
+import { type HostStream, HostTcpSocket } from "./tcp_socket.ts";
 
 /** Options for {@link TcpBridge}. */
 export interface TcpBridgeOptions {
   /** Addressing and policy: where container destinations lead on the host. */
   config: NetworkConfig;
-  /** Dials a host destination; default `Deno.connect`. */
-  dial?: (hostname: string, port: number) => Promise<Deno.Conn>;
+  /**
+   * Dials a host destination; default: a {@link HostTcpSocket} waited for by `reactor`, or
+   * `Deno.connect` without one.
+   */
+  dial?: (hostname: string, port: number) => Promise<HostStream>;
+  /** The network's reactor, for host sockets through FFI (see {@link dial}). */
+  reactor?: Reactor;
   /** Largest single read from or write to a host socket; default 64 KiB. */
   chunkSize?: number;
   /**
@@ -67,7 +74,7 @@ export class TcpBridge {
   };
   readonly #tcp: TcpLayer;
   readonly #config: NetworkConfig;
-  readonly #dial: (hostname: string, port: number) => Promise<Deno.Conn>;
+  readonly #dial: (hostname: string, port: number) => Promise<HostStream>;
   readonly #chunk: number;
   readonly #services: ReadonlyMap<number, TcpService>;
   /** The IPv6 gateway as an interned id: its ports are served like the IPv4 gateway's. */
@@ -81,8 +88,11 @@ export class TcpBridge {
   constructor(tcp: TcpLayer, options: TcpBridgeOptions) {
     this.#tcp = tcp;
     this.#config = options.config;
+    const reactor = options.reactor;
     this.#dial = options.dial ??
-      ((hostname, port) => Deno.connect({ hostname, port, transport: "tcp" }));
+      (reactor
+        ? (hostname, port) => HostTcpSocket.connect(reactor, hostname, port)
+        : (hostname, port) => Deno.connect({ hostname, port, transport: "tcp" }));
     this.#chunk = options.chunkSize ?? 64 * 1024;
     this.#services = options.gatewayServices ?? new Map();
     this.#gateway6 = ipv6Id(options.config.gatewayAddress6) ?? -1;
@@ -99,7 +109,7 @@ export class TcpBridge {
    * from the gateway address (or `src`) to `dst:dstPort`. Returns the TCP connection.
    */
   publish(
-    hostConn: Deno.Conn,
+    hostConn: HostStream,
     dstPort: number,
     dst: number = this.#config.containerAddress,
     src: number = this.#config.gatewayAddress,
@@ -193,7 +203,7 @@ export class TcpBridge {
     );
   }
 
-  #startPipe(conn: TcpConnection, sock: Deno.Conn): void {
+  #startPipe(conn: TcpConnection, sock: HostStream): void {
     const p = new Pipe(conn, sock, this.#chunk, this.stats, () => this.#pipes.delete(p));
     this.#pipes.add(p);
     p.start();
@@ -212,7 +222,7 @@ export class TcpBridge {
 /** One bridged connection: a TCP connection and a host socket. */
 class Pipe {
   readonly #conn: TcpConnection;
-  readonly #sock: Deno.Conn;
+  readonly #sock: HostStream;
   readonly #chunk: number;
   readonly #stats: TcpBridgeStats;
   readonly #done: () => void;
@@ -225,7 +235,7 @@ class Pipe {
 
   constructor(
     conn: TcpConnection,
-    sock: Deno.Conn,
+    sock: HostStream,
     chunk: number,
     stats: TcpBridgeStats,
     done: () => void,
@@ -288,8 +298,26 @@ class Pipe {
       }
       return;
     }
+    const sock = this.#sock;
+    if (sock.tryWrite) {
+      // A host socket that can write without waiting: what it takes is consumed at once, so a
+      // window update reaches the container before anything waits for its next segment.
+      let n: number | undefined;
+      try {
+        n = sock.tryWrite(chunk);
+      } catch {
+        this.shutdown(true);
+        return;
+      }
+      if (n !== undefined) {
+        this.#stats.bytesToHost += n;
+        c.consume(n);
+        this.#toHost();
+        return;
+      }
+    }
     this.#writing = true;
-    this.#sock.write(chunk).then(
+    sock.write(chunk).then(
       (n) => {
         this.#writing = false;
         this.#stats.bytesToHost += n;

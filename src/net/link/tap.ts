@@ -1,20 +1,11 @@
 // The TAP link: frames read and written on the TAP descriptor through FFI, in batches, with virtio-net offloads.
 //
-// Theory of operation: the descriptor is made non-blocking. A burst of frames
-// is read with plain synchronous read(2) calls on the main thread until
-// EAGAIN, so that a busy link costs no thread-pool hop per frame; only an idle
-// link waits, with one poll(2) on Deno's thread pool. An eventfd wakes that
-// poll when the link closes.
-//
-// Request and response: a frame that wakes the thread-pool poll reaches the
-// stack after two thread switches (the pool thread, then the main thread),
-// which doubled the round trip of a small request against the host. So after
-// frames with a payload went to the container, the link lingers: in a
-// microtask after the sending code, it waits up to LINGER_NS in ppoll(2) on
-// the main thread itself, where the container's answer wakes it directly (the
-// pool's poll wakes too and finds nothing left to read). A frame from the
-// container clears the wish (the answer came), and one linger at most runs
-// between two waits of the loop, so the event loop is never held for longer.
+// Theory of operation: the descriptor is made non-blocking and watched by
+// the network's reactor (../reactor.ts). When it is readable, a burst of frames
+// is read with plain synchronous read(2) calls on the main thread until EAGAIN,
+// so that a busy link costs no thread-pool hop per frame. After a frame with a
+// payload went to the container, the link asks the reactor to linger for the
+// container's answer.
 //
 // Offloads: when the TAP was created with IFF_VNET_HDR, every frame carries a
 // virtio-net header (wire/virtio_net.ts) and the link asks for TUNSETOFFLOAD
@@ -30,7 +21,8 @@
 // reads and writes bare frames and offers no offload.
 
 import { lastErrno, libc } from "../../../ffi/libc.ts";
-import { close, EAGAIN, eventFd, POLL, setNonBlocking } from "../../../ffi/sys.ts";
+import { close, EAGAIN, POLL, setNonBlocking } from "../../../ffi/sys.ts";
+import type { Reactor } from "../reactor.ts";
 import {
   completeChecksum,
   VIRTIO_NET_HDR_LEN,
@@ -51,15 +43,6 @@ export const IFF_VNET_HDR = 0x4000;
 /** TUNSETOFFLOAD bits (linux/if_tun.h). */
 export const TunOffload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04 } as const;
 
-const POLLIN = POLL.IN;
-/**
- * How long the loop waits on the main thread for the container's answer after sending it
- * frames: longer than a container takes to answer a request, short enough not to hold up the
- * event loop. PARANOID_LINGER_NS=0 turns lingering off.
- */
-const LINGER_NS = Number(Deno.env.get("PARANOID_LINGER_NS") ?? 200_000);
-/** How long the loop leaves the TAP to the lingers after one was answered. */
-const INTERACTIVE_NS = Number(Deno.env.get("PARANOID_INTERACTIVE_NS") ?? 1_000_000);
 const ETH_HLEN = 14;
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_IPV6 = 0x86dd;
@@ -75,12 +58,6 @@ export interface TapStats {
   bytesOut: number;
   /** Frames not written because the TAP's queue was full or it failed. */
   dropsOut: number;
-  /** Waits on the thread pool (one per idle period). */
-  waits: number;
-  /** Short waits on the main thread for the container's answer. */
-  lingers: number;
-  /** Lingers that the container's answer ended. */
-  lingerHits: number;
   /** Frames received as one large segment (GSO). */
   gsoIn: number;
   /** Frames sent as one large segment (GSO). */
@@ -109,7 +86,7 @@ export interface TapLinkOptions {
 /** A TAP device's descriptor as a frame link. */
 export class TapLink {
   readonly #fd: number;
-  readonly #wake: number;
+  readonly #reactor: Reactor;
   /** Room for a virtio-net header and the largest frame. */
   readonly #buf = new Uint8Array(VIRTIO_NET_HDR_LEN + MAX_FRAME);
   readonly #hdrLen: number;
@@ -118,25 +95,8 @@ export class TapLink {
   readonly #iov32 = new Uint32Array(8);
   #txBase: ArrayBufferLike | null = null;
   #txBasePtr = 0;
-  /** struct pollfd[2] for the idle wait: the TAP and the wake eventfd, both POLLIN. */
-  readonly #pollFds = new Uint8Array(16);
   #closed = false;
-  #onFrame: FrameHandler | null = null;
-  #afterBatch: (() => void) | null = null;
-  /** Frames with a payload went to the container since it last sent one. */
-  #sent = false;
-  /** A linger runs: what its frames cause must not queue another (the event loop must run). */
-  #inLinger = false;
-  #lingerQueued = false;
-  /** The last linger was answered: the loop's next wait leaves the TAP to the lingers a while. */
-  #interactive = false;
-  /** struct timespec of that while. */
-  readonly #interactiveTime = new Uint8Array(
-    new BigInt64Array([0n, BigInt(INTERACTIVE_NS)]).buffer,
-  );
-  readonly #one = new Uint8Array(new BigUint64Array([1n]).buffer);
-  /** struct timespec for the linger. */
-  readonly #lingerTime = new Uint8Array(new BigInt64Array([0n, BigInt(LINGER_NS)]).buffer);
+  #fdClosed = false;
   /** The offloads in force. */
   readonly offload: TapOffload;
   /** Counters for the debug dump. */
@@ -146,23 +106,15 @@ export class TapLink {
     framesOut: 0,
     bytesOut: 0,
     dropsOut: 0,
-    waits: 0,
-    lingers: 0,
-    lingerHits: 0,
     gsoIn: 0,
     gsoOut: 0,
   };
 
-  /** Takes ownership of `fd` (closed when {@link run} ends). */
-  constructor(fd: number, options: TapLinkOptions = {}) {
+  /** Takes ownership of `fd` (closed by {@link close}); `reactor` waits for it. */
+  constructor(fd: number, reactor: Reactor, options: TapLinkOptions = {}) {
     this.#fd = fd;
+    this.#reactor = reactor;
     setNonBlocking(fd, true);
-    this.#wake = eventFd();
-    const pfd = new DataView(this.#pollFds.buffer);
-    pfd.setInt32(0, fd, true);
-    pfd.setInt16(4, POLLIN, true);
-    pfd.setInt32(8, this.#wake, true);
-    pfd.setInt16(12, POLLIN, true);
     const vnetHdr = tapHasVnetHdr(fd);
     this.#hdrLen = vnetHdr ? VIRTIO_NET_HDR_LEN : 0;
     let checksum = false;
@@ -198,13 +150,11 @@ export class TapLink {
     while (count < max && !this.#closed) {
       const n = Number(libc.read(this.#fd, buf, BigInt(buf.length)));
       if (n <= hlen) {
-        if (n < 0 && lastErrno() !== EAGAIN) this.#closed = true;
+        if (n < 0 && lastErrno() !== EAGAIN) this.#fail();
         if (n <= 0) break;
         continue; // a runt without a whole header: skip it
       }
-      // The container has answered what was sent before: nothing to linger for (what the
-      // handler sends now sets the flag again).
-      if (count++ === 0) this.#sent = false;
+      count++;
       this.stats.framesIn++;
       this.stats.bytesIn += n - hlen;
       const frame = buf.subarray(hlen, n);
@@ -242,33 +192,13 @@ export class TapLink {
   }
 
   /**
-   * Runs the receive loop until {@link close}: reads ready frames in batches
-   * of at most `batch`, calls `afterBatch` after each, and waits on the thread
-   * pool when none is ready (which also lets the event loop run between
-   * batches). The descriptors are closed when the loop ends.
+   * Starts receiving: whenever the TAP is readable, reads ready frames in
+   * batches of at most `batch` and calls `afterBatch` after each batch.
    */
-  async run(onFrame: FrameHandler, afterBatch: () => void, batch = 256): Promise<void> {
-    this.#onFrame = onFrame;
-    this.#afterBatch = afterBatch;
-    try {
-      while (!this.#closed) {
-        if (this.readReady(onFrame, batch) > 0) afterBatch();
-        if (this.#closed) break;
-        this.stats.waits++;
-        if (this.#interactive) {
-          // The container answers each linger: a pool thread polling the TAP beside them would
-          // only wake for frames the lingers take. Wait on the wake eventfd alone for a while,
-          // then look at the TAP again (a frame the lingers missed waits at most that long).
-          this.#interactive = false;
-          await libc.ppollAsync(this.#pollFds.subarray(8), 1n, this.#interactiveTime, null);
-          continue;
-        }
-        await libc.pollAsync(this.#pollFds, 2n, -1);
-      }
-    } finally {
-      close(this.#fd);
-      close(this.#wake);
-    }
+  start(onFrame: FrameHandler, afterBatch: () => void, batch = 256): void {
+    this.#reactor.watch(this.#fd, POLL.IN, () => {
+      if (this.readReady(onFrame, batch) > 0) afterBatch();
+    });
   }
 
   /**
@@ -316,13 +246,7 @@ export class TapLink {
       iov[7] = 0;
       n = Number(libc.writev(this.#fd, iov, 2)) - VIRTIO_NET_HDR_LEN;
     }
-    if (!this.#sent && carriesPayload(frame)) {
-      this.#sent = true;
-      if (!this.#inLinger && !this.#lingerQueued && LINGER_NS > 0) {
-        this.#lingerQueued = true;
-        queueMicrotask(() => this.#linger());
-      }
-    }
+    if (carriesPayload(frame)) this.#reactor.expectAnswer(frame.length);
     if (n === frame.length) {
       this.stats.framesOut++;
       this.stats.bytesOut += n;
@@ -331,30 +255,19 @@ export class TapLink {
     }
   }
 
-  /** Waits briefly on this thread for the container's answer to what was just sent. */
-  #linger(): void {
-    this.#lingerQueued = false;
-    if (this.#closed || !this.#sent) return;
-    this.stats.lingers++;
-    if (libc.ppoll(this.#pollFds, 1n, this.#lingerTime, null) <= 0) {
-      this.#interactive = false;
-      return;
-    }
-    this.stats.lingerHits++;
-    this.#interactive = true;
-    this.#inLinger = true;
-    try {
-      if (this.readReady(this.#onFrame!) > 0) this.#afterBatch!();
-    } finally {
-      this.#inLinger = false;
-    }
+  /** Stops receiving and closes the descriptor. */
+  close(): void {
+    if (this.#fdClosed) return;
+    this.#fail();
+    this.#fdClosed = true;
+    close(this.#fd);
   }
 
-  /** Stops the receive loop; its pending wait returns at once and it closes the descriptors. */
-  close(): void {
+  /** Stops reading and writing (the descriptor failed or is about to close). */
+  #fail(): void {
     if (this.#closed) return;
     this.#closed = true;
-    libc.write(this.#wake, this.#one, 8n);
+    this.#reactor.unwatch(this.#fd);
   }
 }
 
