@@ -29,6 +29,8 @@ const LINGER_NS = Number(Deno.env.get("PARANOID_LINGER_NS") ?? 200_000);
 const INTERACTIVE_NS = Number(Deno.env.get("PARANOID_INTERACTIVE_NS") ?? 1_000_000);
 /** Lingers in a row, without the event loop running in between, before the chain yields. */
 const MAX_CHAIN = 64;
+/** Microtask turns a linger waits behind the sending code (see #linger). */
+const LINGER_HOPS = 3;
 /**
  * How long a linger polls without sleeping before it sleeps in ppoll(2): an answer that comes
  * while the thread sleeps must wake it, and on a virtual machine waking a CPU that went idle
@@ -131,7 +133,7 @@ export class Reactor {
     this.#wantLinger = true;
     if (this.#lingerQueued || LINGER_NS <= 0 || this.#closed) return;
     this.#lingerQueued = true;
-    queueMicrotask(() => this.#linger());
+    queueMicrotask(() => this.#linger(LINGER_HOPS));
   }
 
   /** Stops the loop; resolves once its pending wait returned and the eventfd is closed. */
@@ -231,7 +233,13 @@ export class Reactor {
     }
   }
 
-  #linger(): void {
+  #linger(hops: number): void {
+    if (hops > 0) {
+      // Behind what the sending code's own continuations queue meanwhile (the await after a
+      // write that goes on to read the answer, say): they may add what to wait for.
+      queueMicrotask(() => this.#linger(hops - 1));
+      return;
+    }
     this.#lingerQueued = false;
     if (this.#closed || !this.#wantLinger) return;
     if (++this.#chain > MAX_CHAIN) {

@@ -55,6 +55,16 @@ export class HostTcpListener {
     return new HostTcpListener(fd);
   }
 
+  /** The port it listens on (the kernel's choice when 0 was asked for). */
+  get localPort(): number {
+    const addr = new Uint8Array(28);
+    const len = new Uint32Array([addr.length]);
+    if (libc.getsockname(this.#fd, addr, new Uint8Array(len.buffer)) !== 0) {
+      throw new SyscallError("getsockname", lastErrno());
+    }
+    return readSockaddr(addr).port;
+  }
+
   /** Accepts every connection, as it comes, with `reactor` waiting; until {@link close}. */
   serve(reactor: Reactor, onConnection: (sock: HostTcpSocket, from: RemoteAddress) => void): void {
     if (this.#closed || this.#reactor) return;

@@ -1,0 +1,154 @@
+// Tests for the FFI host TCP sockets and listener against real loopback peers, and the reactor that waits for them.
+
+import assert from "node:assert/strict";
+import { Reactor } from "../reactor.ts";
+import { HostTcpSocket } from "./tcp_socket.ts";
+import { HostTcpListener } from "./tcp_listener.ts";
+import { SyscallError } from "../../../ffi/errno.ts";
+
+async function readAll(conn: { read(p: Uint8Array): Promise<number | null> }): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    parts.push(buf.slice(0, n));
+  }
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+async function writeAll(sock: HostTcpSocket, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.length;) off += await sock.write(data.subarray(off));
+}
+
+Deno.test("host tcp socket: talks to a Deno server both ways, with half-close each way", async () => {
+  const reactor = new Reactor();
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    const c = await server.accept();
+    const got = await readAll(c);
+    await c.write(new TextEncoder().encode(`got ${got.length} bytes`));
+    c.close();
+  })();
+  const sock = await HostTcpSocket.connect(reactor, "127.0.0.1", server.addr.port);
+  // 4 MiB: more than the socket buffers take at once, so writes wait for POLLOUT.
+  const data = new Uint8Array(4 * 1024 * 1024).map((_, i) => i & 0xff);
+  await writeAll(sock, data);
+  await sock.closeWrite();
+  assert.equal(new TextDecoder().decode(await readAll(sock)), `got ${data.length} bytes`);
+  assert.equal(await sock.read(new Uint8Array(10)), null);
+  sock.close();
+  await served;
+  server.close();
+  await reactor.close();
+});
+
+Deno.test("host tcp socket: a closed port is refused; closing rejects a pending read", async () => {
+  const reactor = new Reactor();
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = probe.addr.port;
+  probe.close();
+  await assert.rejects(
+    HostTcpSocket.connect(reactor, "127.0.0.1", port),
+    Deno.errors.ConnectionRefused,
+  );
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = server.accept();
+  const sock = await HostTcpSocket.connect(reactor, "127.0.0.1", server.addr.port);
+  const pending = sock.read(new Uint8Array(10));
+  sock.close();
+  await assert.rejects(pending, Deno.errors.BadResource);
+  await assert.rejects(sock.write(new Uint8Array(1)), Deno.errors.BadResource);
+  (await accepted).close();
+  server.close();
+  await reactor.close();
+});
+
+Deno.test("host tcp socket: a reset by the peer rejects the read", async () => {
+  const reactor = new Reactor();
+  const listener = HostTcpListener.listen("127.0.0.1", 0);
+  const accepted = new Promise<HostTcpSocket>((r) => listener.serve(reactor, r));
+  const sock = await HostTcpSocket.connect(reactor, "127.0.0.1", listener.localPort);
+  const peer = await accepted;
+  // Unread data at close makes the kernel send RST instead of FIN.
+  await sock.write(new Uint8Array(100));
+  await new Promise((r) => setTimeout(r, 20));
+  peer.close();
+  await assert.rejects(readAll(sock), Deno.errors.ConnectionReset);
+  sock.close();
+  listener.close();
+  await reactor.close();
+});
+
+Deno.test("host tcp listener: accepts v4 and v6 clients with their addresses; a used port is EADDRINUSE", async () => {
+  const reactor = new Reactor();
+  for (const host of ["127.0.0.1", "::1"]) {
+    const listener = HostTcpListener.listen(host, 0);
+    const port = listener.localPort;
+    assert.ok(port > 0);
+    const got = new Promise<{ sock: HostTcpSocket; from: string }>((resolve) =>
+      listener.serve(reactor, (sock, from) => resolve({ sock, from: from.address }))
+    );
+    const client = await Deno.connect({ hostname: host, port });
+    const { sock, from } = await got;
+    assert.equal(from, host);
+    assert.equal(from === "::1" ? (client.localAddr as Deno.NetAddr).hostname : from, host);
+    await client.write(new TextEncoder().encode("hello"));
+    client.closeWrite();
+    assert.equal(new TextDecoder().decode(await readAll(sock)), "hello");
+    sock.close();
+    client.close();
+    assert.throws(
+      () => HostTcpListener.listen(host, port),
+      (e) => e instanceof SyscallError && e.code === "EADDRINUSE",
+    );
+    listener.close();
+  }
+  await reactor.close();
+});
+
+/** A TCP echo server on 127.0.0.1 in a worker thread, so that it answers while this one waits. */
+async function echoWorker(): Promise<{ port: number; stop(): void }> {
+  const code = `
+    const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    self.postMessage(server.addr.port);
+    for await (const c of server) {
+      (async () => {
+        const buf = new Uint8Array(16);
+        for (;;) {
+          const n = await c.read(buf).catch(() => null);
+          if (n === null) break;
+          await c.write(buf.subarray(0, n));
+        }
+        c.close();
+      })();
+    }`;
+  const worker = new Worker(`data:text/javascript,${encodeURIComponent(code)}`, { type: "module" });
+  const port = await new Promise<number>((r) => worker.onmessage = (e) => r(e.data));
+  return { port, stop: () => worker.terminate() };
+}
+
+Deno.test("reactor: a linger catches the answer to each write on the main thread", async () => {
+  const reactor = new Reactor();
+  const echo = await echoWorker();
+  const sock = await HostTcpSocket.connect(reactor, "127.0.0.1", echo.port);
+  const buf = new Uint8Array(16);
+  for (let i = 0; i < 50; i++) {
+    await sock.write(new Uint8Array([i]));
+    assert.equal(await sock.read(buf), 1);
+    assert.equal(buf[0], i);
+  }
+  // Each write asked for a linger, and the echo answers well within one (200 us), so most
+  // answers are taken there rather than by the thread pool's wait.
+  assert.ok(reactor.stats.lingers >= 25, `lingers: ${reactor.stats.lingers}`);
+  assert.ok(reactor.stats.lingerHits >= 25, `hits: ${reactor.stats.lingerHits}`);
+  sock.close();
+  echo.stop();
+  await reactor.close();
+});
