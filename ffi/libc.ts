@@ -1,5 +1,7 @@
 // The libc symbol table: the project's only Deno.dlopen, each parameter commented with its C type.
 
+import { RAW_CALL_NAMES, rawCalls, type RawSyscall } from "./raw_calls.ts";
+
 /**
  * Every libc function the project calls. Blocking calls that the host side
  * makes while the event loop must keep running are declared a second time
@@ -153,6 +155,12 @@ export const LIBC_SYMBOLS = {
   recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "buffer"], result: "isize" },
   // long syscall(long number, long a1, long a2, long a3): for calls glibc does not wrap (keyctl)
   syscall3: { name: "syscall", parameters: ["i64", "i64", "i64", "i64"], result: "i64" },
+  // long syscall(long number, long a1, ..., long a6): the one binding behind raw_calls.ts
+  syscall6: {
+    name: "syscall",
+    parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"],
+    result: "i64",
+  },
   // int bind(int sockfd, const struct sockaddr *addr, socklen_t addrlen)
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   // int setsockopt(int sockfd, int level, int optname, const void *optval, socklen_t optlen)
@@ -201,11 +209,18 @@ export type LibcSymbols = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
  * program several milliseconds for functions that run rarely or never.
  */
 export const libc: LibcSymbols = {} as LibcSymbols;
+/** The functions made as raw system calls through one binding (see raw_calls.ts). */
+let raw: Record<string, (...args: never[]) => unknown> | null = null;
 for (const name of Object.keys(LIBC_SYMBOLS) as (keyof typeof LIBC_SYMBOLS)[]) {
   Object.defineProperty(libc, name, {
     configurable: true,
     enumerable: true,
     get() {
+      if (RAW_CALL_NAMES.has(name)) {
+        raw ??= rawCalls(libc.syscall6 as unknown as RawSyscall);
+        Object.defineProperty(libc, name, { value: raw[name], enumerable: true });
+        return raw[name];
+      }
       const bound = Deno.dlopen("libc.so.6", { [name]: LIBC_SYMBOLS[name] }).symbols[name];
       Object.defineProperty(libc, name, { value: bound, enumerable: true });
       return bound;
@@ -220,58 +235,22 @@ export function bindLibc(names: readonly (keyof typeof LIBC_SYMBOLS)[]): void {
 
 /**
  * What a forked child calls before its parent has written its id maps (death signal, unshare,
- * the control channel). fork() binds these and {@link LATE_CHILD_SYMBOLS} in the parent.
+ * the control channel), all but errno through the one syscall binding (raw_calls.ts). fork()
+ * binds these and {@link LATE_CHILD_SYMBOLS} in the parent.
  */
 export const EARLY_CHILD_SYMBOLS = [
   "__errno_location",
-  "_exit",
-  "close",
-  "getppid",
-  "prctl",
-  "recvmsg",
-  "sendmsg",
-  "signal",
-  "unshare",
+  "syscall6",
 ] as const satisfies readonly (keyof typeof LIBC_SYMBOLS)[];
 
 /**
- * The rest of what the forked children call on their way to INIT (mounts, pivot_root,
- * identity, execve). fork() binds them in the parent, unless the caller lets its child bind
- * them (the container's child does, while newuidmap runs); INIT's process, forked from that
- * child, inherits them bound.
+ * The rest of what the forked children bind on their way to INIT: read(2), kept a binding of
+ * its own for the network's per-frame reads. fork() binds it in the parent, unless the caller
+ * lets its child bind it (the container's child does, while newuidmap runs); INIT's process,
+ * forked from that child, inherits it bound.
  */
 export const LATE_CHILD_SYMBOLS = [
-  "access",
-  "capset",
-  "chdir",
-  "close_range",
-  "dup2",
-  "execve",
-  "fcntl",
-  "getpid",
-  "ioctl",
-  "kill",
-  "mount",
-  "open",
-  "pivot_root",
-  "prctlPointer",
   "read",
-  "readlink",
-  "setgroups",
-  "sethostname",
-  "setns",
-  "setresgid",
-  "setresuid",
-  "setrlimit",
-  "setsid",
-  "signalfd",
-  "sigprocmask",
-  "socket",
-  "statvfs",
-  "syscall3",
-  "umount2",
-  "waitpid",
-  "write",
 ] as const satisfies readonly (keyof typeof LIBC_SYMBOLS)[];
 
 /** Reads errno of the calling thread: call it right after the failing call, on the same thread. */
