@@ -1,6 +1,11 @@
 // The compiled default seccomp program, cached on disk: compiling it costs milliseconds at every start.
 
-import { compileDefaultProfile, DEFAULT_PROFILE, hostArch } from "./default.ts";
+import {
+  compileDefaultProfile,
+  DEFAULT_PROFILE,
+  DEFAULT_PROFILE_SOURCE,
+  hostArch,
+} from "./default.ts";
 
 /** A 32-bit FNV-1a hash of a string, as 8 hex digits. */
 function fnv1a(text: string): string {
@@ -14,6 +19,25 @@ function fnv1a(text: string): string {
 
 let profileKey: string | null = null;
 
+/**
+ * A key that changes whenever the default profile may have: the identity (path, size,
+ * modification time) of the file that defines it where that is a local file, which costs one
+ * stat; else a hash of the profile's whole text (about a millisecond at every start).
+ */
+function profileIdentity(): string {
+  if (DEFAULT_PROFILE_SOURCE.startsWith("file:")) {
+    try {
+      const st = Deno.statSync(new URL(DEFAULT_PROFILE_SOURCE));
+      return fnv1a(`${DEFAULT_PROFILE_SOURCE}\0${st.size}\0${st.mtime?.getTime()}`);
+    } catch {
+      // not on disk (a compiled binary): hash the text
+    }
+  }
+  return fnv1a(
+    JSON.stringify(DEFAULT_PROFILE, (_k, v) => typeof v === "bigint" ? String(v) : v),
+  );
+}
+
 function cacheDir(): string | null {
   const xdg = Deno.env.get("XDG_CACHE_HOME");
   const home = Deno.env.get("HOME");
@@ -24,14 +48,13 @@ function cacheDir(): string | null {
 /**
  * The default profile compiled for `capabilities` on this machine's
  * architecture, from the cache when the same profile was compiled before.
- * The key covers the profile's whole text, so a changed profile never meets
- * a stale program. Cache failures fall back to compiling.
+ * The key follows the profile's definition (see profileIdentity), so a changed
+ * profile never meets a stale program; programs under other keys are removed
+ * when a new one is stored. Cache failures fall back to compiling.
  */
 export function defaultSeccompProgram(capabilities: bigint): Uint8Array {
   const arch = hostArch();
-  profileKey ??= fnv1a(
-    JSON.stringify(DEFAULT_PROFILE, (_k, v) => typeof v === "bigint" ? String(v) : v),
-  );
+  profileKey ??= profileIdentity();
   const dir = cacheDir();
   const path = dir === null
     ? null
@@ -51,6 +74,12 @@ export function defaultSeccompProgram(capabilities: bigint): Uint8Array {
       const tmp = `${path}.${Deno.pid}.tmp`;
       Deno.writeFileSync(tmp, program);
       Deno.renameSync(tmp, path);
+      const current = `${arch}-${profileKey}-`;
+      for (const e of Deno.readDirSync(dir)) {
+        if (e.name.endsWith(".bpf") && !e.name.startsWith(current)) {
+          Deno.removeSync(`${dir}/${e.name}`);
+        }
+      }
     } catch {
       // a read-only cache is fine
     }
