@@ -98,6 +98,7 @@ export async function runCommand(
     }
     throw e;
   }
+  mark("options parsed");
   ensureSingleThreaded(reexecArgs);
   // The default network needs /dev/net/tun; without it, start without one and say so.
   // Asked-for network features (published ports, a trace) keep it, and fail with the fix.
@@ -164,6 +165,7 @@ export async function runCommand(
       };
     }
     const { spec, warning } = buildSpec(options);
+    mark("spec built");
     if (warning !== null) printError(`warning: ${warning}`);
     let cgroup: ContainerCgroup | null = null;
     // Listen before starting, so that a signal arriving while INIT starts is not lost.
