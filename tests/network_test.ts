@@ -1,6 +1,7 @@
 // Integration: the container network as the unprivileged user, busybox inside, real servers on the host's loopback.
 
 import assert from "node:assert/strict";
+import dgram from "node:dgram";
 import { Container } from "../mod.ts";
 import {
   dnsQueryOverTcp,
@@ -744,6 +745,53 @@ Deno.test("network: the library, in-process, leaks no host socket after a connec
   assert.deepEqual(server.errors, []);
   // The test sanitizers now check that no resource (host socket, TAP read, timer) is left.
 });
+
+/** The running kernel's version as [major, minor]. */
+function kernelVersion(): [number, number] {
+  const [major, minor] = Deno.osRelease().split(".").map((p) => parseInt(p, 10));
+  return [major ?? 0, minor ?? 0];
+}
+
+for (
+  const [family, gateway, host] of [["udp4", GATEWAY, "127.0.0.1"], [
+    "udp6",
+    "fd00:15::1",
+    "::1",
+  ]] as const
+) {
+  Deno.test(`network: a UDP_SEGMENT send (${family}) reaches the host as the datagrams it holds`, async () => {
+    requireProgram("/usr/bin/python3", "python3");
+    const sock = dgram.createSocket(family);
+    const got: Uint8Array[] = [];
+    sock.on("message", (m) => got.push(new Uint8Array(m)));
+    await new Promise<void>((r) => sock.bind(0, host, r));
+    try {
+      // 9500 bytes in one sendto with UDP_SEGMENT (103) at 1000: nine datagrams of 1000 and one
+      // of 500, which the container's kernel hands over whole where the TAP agreed to USO.
+      const program =
+        `import socket; s = socket.socket(socket.${
+          family === "udp4" ? "AF_INET" : "AF_INET6"
+        }, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_UDP, 103, 1000); ` +
+        `s.sendto(bytes(i % 251 for i in range(9500)), ("${gateway}", ${sock.address().port}))`;
+      const r = await inSocatContainer(`python3 -c '${program}'`, ["--net-stats"]);
+      assert.equal(r.code, 0, describe(r));
+      await eventually(() => got.length >= 10, "ten datagrams at the host");
+      assert.deepEqual(got.map((d) => d.length), [...Array(9).fill(1000), 500]);
+      const joined = new Uint8Array(9500);
+      got.forEach((d, i) => joined.set(d, i * 1000));
+      assert.ok(joined.every((b, i) => b === i % 251), "the bytes arrived intact, in order");
+      const line = r.stderr.split("\n").find((l) => l.startsWith("paranoid: network counters "));
+      assert.ok(line, r.stderr);
+      const link = JSON.parse(line.slice("paranoid: network counters ".length)).link;
+      // Linux 6.2 and later take TUN_F_USO4/USO6: the send crossed the TAP as one frame.
+      const [major, minor] = kernelVersion();
+      if (major > 6 || (major === 6 && minor >= 2)) assert.ok(link.gsoIn >= 1, line);
+      assert.equal(link.dropsIn, 0, line);
+    } finally {
+      sock.close();
+    }
+  });
+}
 
 Deno.test("network: --net-stats dumps the stack's counters, with drops by reason", async () => {
   const r = await inContainer("ping -c 2 10.0.15.1 >/dev/null", ["--net-stats"]);

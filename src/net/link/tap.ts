@@ -17,12 +17,16 @@
 // device would. Frames to the container mark IPv4 TCP checksums as
 // partial (the TCP layer then writes only the pseudo-header sum), and a TCP
 // segment longer than the MTU is sent whole with a GSO header, cut by the
-// container's kernel (virtio 1.2 5.1.6.2). Without IFF_VNET_HDR the link
+// container's kernel (virtio 1.2 5.1.6.2). Where the kernel has UDP
+// segmentation offload (6.2 and later), it is asked for too: a UDP_SEGMENT send
+// from the container crosses as one frame and the link cuts it (uso.ts).
+// Without IFF_VNET_HDR the link
 // reads and writes bare frames and offers no offload.
 
 import { lastErrno, libc } from "../../../ffi/libc.ts";
 import { close, EAGAIN, POLL, setNonBlocking } from "../../../ffi/sys.ts";
 import type { Reactor } from "../reactor.ts";
+import { splitUdpGso } from "./uso.ts";
 import {
   completeChecksum,
   VIRTIO_NET_HDR_LEN,
@@ -41,7 +45,7 @@ const TUNSETOFFLOAD = 0x400454d0;
 /** The ifreq flag for a virtio-net header on every frame. */
 export const IFF_VNET_HDR = 0x4000;
 /** TUNSETOFFLOAD bits (linux/if_tun.h). */
-export const TunOffload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04 } as const;
+export const TunOffload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, USO4: 0x20, USO6: 0x40 } as const;
 
 const ETH_HLEN = 14;
 const ETHERTYPE_IPV4 = 0x0800;
@@ -58,6 +62,8 @@ export interface TapStats {
   bytesOut: number;
   /** Frames not written because the TAP's queue was full or it failed. */
   dropsOut: number;
+  /** Received UDP_SEGMENT frames that could not be cut (not IPv4 or IPv6 UDP), dropped. */
+  dropsIn: number;
   /** Frames received as one large segment (GSO). */
   gsoIn: number;
   /** Frames sent as one large segment (GSO). */
@@ -72,6 +78,11 @@ export interface TapOffload {
   readonly checksum: boolean;
   /** TCP segments may exceed the MTU both ways (TUN_F_TSO4, TUN_F_TSO6). */
   readonly tso: boolean;
+  /**
+   * The container's kernel may hand over UDP datagrams sent with UDP_SEGMENT whole, for the
+   * link to cut (TUN_F_USO4, TUN_F_USO6; Linux 6.2 and later).
+   */
+  readonly uso: boolean;
 }
 
 /** Receives one frame; `checksumValid` says its TCP checksum need not be verified. */
@@ -81,6 +92,8 @@ export type FrameHandler = (frame: Uint8Array, checksumValid: boolean) => void;
 export interface TapLinkOptions {
   /** Ask for checksum and segmentation offload when the TAP has IFF_VNET_HDR (default true). */
   readonly offload?: boolean;
+  /** Ask for UDP segmentation offload too, where the kernel has it (default true). */
+  readonly uso?: boolean;
 }
 
 /** A TAP device's descriptor as a frame link. */
@@ -89,6 +102,8 @@ export class TapLink {
   readonly #reactor: Reactor;
   /** Room for a virtio-net header and the largest frame. */
   readonly #buf = new Uint8Array(VIRTIO_NET_HDR_LEN + MAX_FRAME);
+  /** Where a UDP_SEGMENT datagram's pieces are built, one at a time. */
+  readonly #segment = new Uint8Array(MAX_FRAME);
   readonly #hdrLen: number;
   readonly #txHdr = new VirtioNetHeader(new Uint8Array(VIRTIO_NET_HDR_LEN));
   /** One iovec pair for writev (the header, then the frame), as 32-bit halves. */
@@ -106,6 +121,7 @@ export class TapLink {
     framesOut: 0,
     bytesOut: 0,
     dropsOut: 0,
+    dropsIn: 0,
     gsoIn: 0,
     gsoOut: 0,
   };
@@ -119,15 +135,20 @@ export class TapLink {
     this.#hdrLen = vnetHdr ? VIRTIO_NET_HDR_LEN : 0;
     let checksum = false;
     let tso = false;
+    let uso = false;
     if (vnetHdr && options.offload !== false) {
-      const all = TunOffload.CSUM | TunOffload.TSO4 | TunOffload.TSO6;
-      if (libc.ioctlValue(fd, BigInt(TUNSETOFFLOAD), BigInt(all)) === 0) {
+      const tcp = TunOffload.CSUM | TunOffload.TSO4 | TunOffload.TSO6;
+      const offer = (bits: number) =>
+        libc.ioctlValue(fd, BigInt(TUNSETOFFLOAD), BigInt(bits)) === 0;
+      if (options.uso !== false && offer(tcp | TunOffload.USO4 | TunOffload.USO6)) {
+        checksum = tso = uso = true;
+      } else if (offer(tcp)) {
         checksum = tso = true;
-      } else if (libc.ioctlValue(fd, BigInt(TUNSETOFFLOAD), BigInt(TunOffload.CSUM)) === 0) {
+      } else if (offer(TunOffload.CSUM)) {
         checksum = true;
       }
     }
-    this.offload = { vnetHdr, checksum, tso };
+    this.offload = { vnetHdr, checksum, tso, uso };
     const hdrPtr = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#txHdr.bytes)));
     this.#iov32[0] = hdrPtr % 0x1_0000_0000;
     this.#iov32[1] = Math.floor(hdrPtr / 0x1_0000_0000);
@@ -158,6 +179,15 @@ export class TapLink {
       this.stats.framesIn++;
       this.stats.bytesIn += n - hlen;
       const frame = buf.subarray(hlen, n);
+      if (hlen !== 0 && buf[1] === VirtioNetGso.UDP_L4) {
+        // One UDP_SEGMENT send: cut it into the datagrams it holds (uso.ts).
+        this.stats.gsoIn++;
+        const gsoSize = new VirtioNetHeader(buf).gsoSize;
+        if (splitUdpGso(frame, gsoSize, this.#segment, (d) => onFrame(d, false)) === 0) {
+          this.stats.dropsIn++;
+        }
+        continue;
+      }
       onFrame(frame, hlen === 0 ? false : this.#rxOffload(frame));
     }
     return count;
