@@ -7,6 +7,7 @@ import {
   describe,
   fetchPublished,
   makeBusyboxRoot,
+  makeSocatRoot,
   removeRoot,
   requireProgram,
   requireTun,
@@ -152,6 +153,45 @@ Deno.test("network v6: UDP over IPv6 to a host echo server on ::1 (busybox nsloo
     assert.ok(received >= 1, describe(r));
     assert.match(r.stdout, /Server:\s+fd00:15::1/, describe(r));
   } finally {
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+});
+
+Deno.test("network v6: with --mtu 1500 a 30000-byte UDP datagram is fragmented and reassembled both ways", async () => {
+  requireProgram("/usr/bin/python3", "python3");
+  const socket = dgram.createSocket("udp6");
+  const sizes: number[] = [];
+  socket.on("message", (msg, rinfo) => {
+    sizes.push(msg.length);
+    socket.send(msg, rinfo.port, rinfo.address);
+  });
+  await new Promise<void>((resolve) => socket.bind(0, "::1", resolve));
+  const port = socket.address().port;
+  const pyRoot = await makeSocatRoot();
+  try {
+    // The container's kernel fragments the datagram to the 1500-byte link; the stack
+    // reassembles it for the host, and fragments the 30000-byte echo on the way back.
+    const program = "import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); " +
+      "s.settimeout(10); data = bytes(i % 253 for i in range(30000)); " +
+      `s.sendto(data, ("${GATEWAY6}", ${port})); back = s.recv(65535); ` +
+      "print(len(back), back == data)";
+    const r = await runScript(pyRoot, `python3 -c '${program}'`, [
+      "-v",
+      "/usr:/usr:ro",
+      "--mtu",
+      "1500",
+      "--net-stats",
+    ]);
+    assert.equal(r.code, 0, describe(r));
+    assert.equal(r.stdout.trim(), "30000 True", describe(r));
+    assert.deepEqual(sizes, [30000]);
+    const line = r.stderr.split("\n").find((l) => l.startsWith("paranoid: network counters "));
+    assert.ok(line, r.stderr);
+    const events = JSON.parse(line.slice("paranoid: network counters ".length)).stack.events;
+    assert.ok(events["ipv6-reassembled"] >= 1, line);
+    assert.ok(events["ipv6-fragment-sent"] >= 20, line);
+  } finally {
+    await removeRoot(pyRoot);
     await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
 });

@@ -7,10 +7,11 @@
 // (the global one and the link-local one derived from its MAC), to the
 // multicast groups a router listens on, or to a global unicast destination
 // elsewhere (forwarded: the host bridges). Hop-by-hop and destination
-// options headers are skipped (RFC 8200 section 4); fragments are not
-// reassembled but dropped and counted (IPv6 never fragments in transit, and
-// the container's kernel sizes its packets to the link MTU the router
-// advertisement announces). UDP to ff02::1:2 reaches the DHCPv6 server.
+// options headers are skipped (RFC 8200 section 4). Fragments (a container
+// sending a UDP datagram larger than the link MTU fragments it at the source)
+// are reassembled with the IPv4 layer's limits (reassembly.ts, RFC 8200 4.5);
+// an atomic fragment (offset 0, no more) is taken as it is (RFC 6946). UDP to
+// ff02::1:2 reaches the DHCPv6 server.
 //
 // TCP and UDP are the IPv4 layer's own protocol objects: addresses are
 // handed to them as interned ids (wire/ipv6_address.ts), numbers above
@@ -47,6 +48,7 @@ import { MalformedFrame } from "../wire/malformed.ts";
 import { foldChecksum, ipv6PseudoSum, sumWords } from "../wire/checksum.ts";
 import type { NetworkConfig } from "../config.ts";
 import type { Counters } from "./counters.ts";
+import { DEFAULT_REASSEMBLY_LIMITS, Reassembler } from "./reassembly.ts";
 import type { Interface } from "./interface.ts";
 import type { Ipv4Datagram, Ipv4Sender, TransportProtocol } from "./protocol.ts";
 
@@ -100,6 +102,9 @@ function key(a: Uint8Array): string {
   return s;
 }
 
+/** The fragment header's length (RFC 8200 4.5). */
+const FRAGMENT_HEADER_LEN = 8;
+
 /** The IPv6 layer of the stack. */
 export class Ipv6Layer implements Ipv4Sender {
   /** The gateway's global address, e.g. fd00:15::1. */
@@ -120,6 +125,9 @@ export class Ipv6Layer implements Ipv4Sender {
   private readonly cache = new Map<string, Uint8Array>();
   private readonly pending = new Map<string, Pending>();
   private readonly prefix: Uint8Array;
+  private readonly reassembler: Reassembler;
+  /** The identification of the last datagram sent as fragments. */
+  private nextFragmentId = 0;
   private heard = false;
 
   /** Creates the layer on top of `iface`. */
@@ -134,6 +142,7 @@ export class Ipv6Layer implements Ipv4Sender {
     this.gatewayLinkLocalId = ipv6Id(this.gatewayLinkLocal)!;
     this.allDhcpServersId = ipv6Id(ALL_DHCP_SERVERS)!;
     this.prefix = config.containerAddress6;
+    this.reassembler = new Reassembler(counters, DEFAULT_REASSEMBLY_LIMITS, "ipv6");
   }
 
   /** Attaches `protocol` (TCP 6, UDP 17) for next header `n`. */
@@ -177,8 +186,15 @@ export class Ipv6Layer implements Ipv4Sender {
       }
       forwarded = true;
     }
-    const upper = skipExtensionHeaders(p.nextHeader, p.payload);
-    const payload = p.payload.subarray(upper.offset);
+    let upper = skipExtensionHeaders(p.nextHeader, p.payload);
+    let payload = p.payload.subarray(upper.offset);
+    const fragmented = upper.protocol === Ipv6NextHeader.FRAGMENT;
+    if (fragmented) {
+      const whole = this.reassemble(src, dst, payload, now);
+      if (whole === undefined) return;
+      upper = skipExtensionHeaders(whole.nextHeader, whole.fragmentable);
+      payload = whole.fragmentable.subarray(upper.offset);
+    }
     const info: Ipv6Input = { src, dst, hopLimit: p.hopLimit, packet: p.bytes };
     if (upper.protocol === Ipv6NextHeader.ICMPV6) {
       this.counters.count("ipv6-delivered");
@@ -203,7 +219,7 @@ export class Ipv6Layer implements Ipv4Sender {
         upper.protocol === Ipv6NextHeader.FRAGMENT ? "ipv6-fragment" : "ipv6-unknown-protocol",
       );
       // RFC 4443 section 3.4 code 1: unrecognized next header, pointing at the field.
-      if (upper.offset === 0) this.icmp?.parameterProblem(info, 1, 6);
+      if (upper.offset === 0 && !fragmented) this.icmp?.parameterProblem(info, 1, 6);
       return;
     }
     if (upper.protocol === Ipv6NextHeader.UDP && payload.length >= 8) {
@@ -276,8 +292,15 @@ export class Ipv6Layer implements Ipv4Sender {
   /** Sends `payload` (complete, checksummed) from `src` to `dst` with next header `nh`. */
   send(src: Uint8Array, dst: Uint8Array, nh: number, payload: Uint8Array, hopLimit: number): void {
     const length = ETH_HEADER_LEN + IPV6_HEADER_LEN + payload.length;
-    if (IPV6_HEADER_LEN + payload.length > this.config.mtu || payload.length > 0xffff) {
+    if (
+      payload.length > 0xffff ||
+      (nh === Ipv6NextHeader.TCP && IPV6_HEADER_LEN + payload.length > this.config.mtu)
+    ) {
       this.counters.drop("ipv6-too-big");
+      return;
+    }
+    if (IPV6_HEADER_LEN + payload.length > this.config.mtu) {
+      this.fragment(src, dst, nh, payload, hopLimit);
       return;
     }
     const buf = this.iface.txBuffer;
@@ -301,8 +324,55 @@ export class Ipv6Layer implements Ipv4Sender {
       buf[start + 16] = c >> 8;
       buf[start + 17] = c;
     }
-    const frame = buf.subarray(0, length);
     this.counters.count("ipv6-sent");
+    this.transmit(dst, buf.subarray(0, length));
+  }
+
+  /**
+   * Sends a datagram larger than the MTU as fragments (RFC 8200 4.5), as its source: a UDP
+   * datagram from a host socket, say, that the container's MTU cannot carry whole.
+   */
+  private fragment(
+    src: Uint8Array,
+    dst: Uint8Array,
+    nh: number,
+    payload: Uint8Array,
+    hopLimit: number,
+  ): void {
+    const room = (this.config.mtu - IPV6_HEADER_LEN - FRAGMENT_HEADER_LEN) & ~7;
+    if (room <= 0) {
+      this.counters.drop("ipv6-too-big");
+      return;
+    }
+    const ident = this.nextFragmentId = (this.nextFragmentId + 1) >>> 0;
+    const buf = this.iface.txBuffer;
+    const start = ETH_HEADER_LEN + IPV6_HEADER_LEN;
+    for (let off = 0; off < payload.length; off += room) {
+      const n = Math.min(room, payload.length - off);
+      const more = off + n < payload.length;
+      const h = new Ipv6Packet(buf.subarray(ETH_HEADER_LEN));
+      h.setVersionClassFlow(0, 0);
+      h.payloadLength = FRAGMENT_HEADER_LEN + n;
+      h.nextHeader = Ipv6NextHeader.FRAGMENT;
+      h.hopLimit = hopLimit;
+      h.src = src;
+      h.dst = dst;
+      buf[start] = nh;
+      buf[start + 1] = 0;
+      buf[start + 2] = off >> 8;
+      buf[start + 3] = (off & 0xf8) | (more ? 1 : 0);
+      buf[start + 4] = ident >>> 24;
+      buf[start + 5] = ident >>> 16;
+      buf[start + 6] = ident >>> 8;
+      buf[start + 7] = ident;
+      buf.set(payload.subarray(off, off + n), start + FRAGMENT_HEADER_LEN);
+      this.counters.count("ipv6-fragment-sent");
+      this.transmit(dst, buf.subarray(0, start + FRAGMENT_HEADER_LEN + n));
+    }
+  }
+
+  /** Hands a built frame to the link: to its multicast MAC, its cached MAC, or the queue. */
+  private transmit(dst: Uint8Array, frame: Uint8Array): void {
     if (isIpv6Multicast(dst)) {
       this.iface.transmitEthernet(frame, multicastMac(dst), EtherType.IPV6);
       return;
@@ -347,8 +417,37 @@ export class Ipv6Layer implements Ipv4Sender {
     for (const frame of p.frames) this.iface.transmitEthernet(frame, copy, EtherType.IPV6);
   }
 
+  /**
+   * One fragment (RFC 8200 4.5): `payload` starts at its fragment header. Returns the whole
+   * datagram's fragmentable part and its first header's type once all fragments are in.
+   */
+  private reassemble(
+    src: Uint8Array,
+    dst: Uint8Array,
+    payload: Uint8Array,
+    now: number,
+  ): { nextHeader: number; fragmentable: Uint8Array } | undefined {
+    if (payload.length < FRAGMENT_HEADER_LEN) throw new MalformedFrame("ipv6-truncated-extension");
+    const nextHeader = payload[0]!;
+    const word = (payload[2]! << 8) | payload[3]!;
+    const offset = word & 0xfff8; // 13 bits of 8-octet units: the byte offset
+    const more = (word & 1) === 1;
+    const fragmentable = payload.subarray(FRAGMENT_HEADER_LEN);
+    if (offset === 0 && !more) {
+      this.counters.count("ipv6-atomic-fragment");
+      return { nextHeader, fragmentable };
+    }
+    const ident = ((payload[4]! << 24) | (payload[5]! << 16) | (payload[6]! << 8) | payload[7]!) >>>
+      0;
+    const k = `${key(src)}${key(dst)}${ident}`;
+    const whole = this.reassembler.addIpv6(k, offset, more, nextHeader, fragmentable, now);
+    if (whole !== undefined) this.counters.count("ipv6-reassembled");
+    return whole;
+  }
+
   /** Retries neighbour solicitations and drops queues that waited too long. */
   poll(now: number): void {
+    this.reassembler.poll(now);
     for (const [k, p] of this.pending) {
       if (p.nextRequest > now) continue;
       if (p.requests >= NS_MAX_REQUESTS) {
@@ -362,15 +461,16 @@ export class Ipv6Layer implements Ipv4Sender {
 
   /** When {@link poll} next has work, or undefined. */
   pollAt(): number | undefined {
-    let at: number | undefined;
+    let at: number | undefined = this.reassembler.pollAt();
     for (const p of this.pending.values()) {
       if (at === undefined || p.nextRequest < at) at = p.nextRequest;
     }
     return at;
   }
 
-  /** Forgets neighbours and drops queued packets. */
+  /** Forgets neighbours, partial datagrams and queued packets. */
   clear(): void {
+    this.reassembler.clear();
     this.cache.clear();
     this.pending.clear();
   }

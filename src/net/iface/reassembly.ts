@@ -1,7 +1,8 @@
-// IPv4 fragment reassembly (RFC 791 section 3.2, RFC 815) with bounded memory and a fixed timeout.
+// IPv4 and IPv6 fragment reassembly (RFC 791 section 3.2, RFC 815, RFC 8200 section 4.5) with bounded memory and a fixed timeout.
 //
 // Theory of operation: fragments are keyed by (source, destination, protocol,
-// identification) as RFC 791 requires. Each partial datagram keeps a sorted
+// identification) as RFC 791 requires, or by (source, destination,
+// identification) for IPv6 (RFC 8200 4.5). Each partial datagram keeps a sorted
 // list of copied fragment payloads and, once seen, the first fragment's
 // header. Any overlap that is not an exact duplicate discards the whole
 // datagram (the IPv6 rule of RFC 5722, which Linux also applies to IPv4): it
@@ -11,6 +12,8 @@
 // datagram is evicted. A partial datagram lives `timeoutMs` from its first
 // fragment (RFC 791's reassembly timer; Linux uses 30 s) and is then dropped.
 // Left out: ICMP Time Exceeded (code 1) on timeout, which RFC 1122 makes optional.
+// The IPv4 and IPv6 layers each have a reassembler; drop reasons carry the
+// family ("ipv4-frag-overlap", "ipv6-frag-overlap").
 
 import { Ipv4Packet } from "../wire/ipv4.ts";
 import type { Counters } from "./counters.ts";
@@ -51,10 +54,11 @@ export class Reassembler {
   private readonly partials = new Map<string, Partial>();
   private bufferedBytes = 0;
 
-  /** Creates an empty reassembler; drops are counted in `counters`. */
+  /** Creates an empty reassembler; drops are counted in `counters` under the family's name. */
   constructor(
     private readonly counters: Counters,
     private readonly limits: ReassemblyLimits = DEFAULT_REASSEMBLY_LIMITS,
+    private readonly family: "ipv4" | "ipv6" = "ipv4",
   ) {}
 
   /** Partial datagrams held now. */
@@ -74,20 +78,66 @@ export class Reassembler {
    * it; otherwise undefined.
    */
   add(packet: Ipv4Packet, now: number): Uint8Array | undefined {
-    const offset = packet.fragmentOffset;
-    const more = packet.moreFragments;
     const data = packet.payload;
+    if (packet.fragmentOffset + data.length + packet.headerLen > 0xffff) {
+      this.counters.drop(`${this.family}-frag-too-long`);
+      return undefined;
+    }
+    const whole = this.addFragment(
+      `${packet.src}/${packet.dst}/${packet.protocol}/${packet.ident}`,
+      packet.fragmentOffset,
+      packet.moreFragments,
+      data,
+      packet.header,
+      now,
+    );
+    return whole && assembleIpv4(whole.header, whole.fragments, whole.total);
+  }
+
+  /**
+   * Adds one IPv6 fragment: `fragmentable` is what follows its fragment header, `offset`,
+   * `more` and `nextHeader` that header's fields, `key` names the datagram (source,
+   * destination, identification). Returns the whole datagram's fragmentable part, with the
+   * next header of its first fragment (the one RFC 8200 4.5 says counts), when this fragment
+   * completes it.
+   */
+  addIpv6(
+    key: string,
+    offset: number,
+    more: boolean,
+    nextHeader: number,
+    fragmentable: Uint8Array,
+    now: number,
+  ): { nextHeader: number; fragmentable: Uint8Array } | undefined {
+    if (offset + fragmentable.length > 0xffff) {
+      // RFC 8200 4.5: the reassembled payload must fit the 16-bit payload length.
+      this.counters.drop(`${this.family}-frag-too-long`);
+      return undefined;
+    }
+    const first = new Uint8Array([nextHeader]);
+    const whole = this.addFragment(key, offset, more, fragmentable, first, now);
+    if (whole === undefined) return undefined;
+    const out = new Uint8Array(whole.total);
+    for (const f of whole.fragments) out.set(f.data, f.offset);
+    return { nextHeader: whole.header[0]!, fragmentable: out };
+  }
+
+  /** The family-neutral part of {@link add}: the fragment list, overlaps and limits. */
+  private addFragment(
+    key: string,
+    offset: number,
+    more: boolean,
+    data: Uint8Array,
+    header: Uint8Array,
+    now: number,
+  ): { header: Uint8Array; fragments: Fragment[]; total: number } | undefined {
     const end = offset + data.length;
+    const f = this.family;
     if (data.length === 0 || (more && data.length % 8 !== 0)) {
-      // RFC 791: every fragment but the last carries a multiple of 8 bytes.
-      this.counters.drop("ipv4-frag-bad-length");
+      // RFC 791, RFC 8200: every fragment but the last carries a multiple of 8 bytes.
+      this.counters.drop(`${f}-frag-bad-length`);
       return undefined;
     }
-    if (end + packet.headerLen > 0xffff) {
-      this.counters.drop("ipv4-frag-too-long");
-      return undefined;
-    }
-    const key = `${packet.src}/${packet.dst}/${packet.protocol}/${packet.ident}`;
     let partial = this.partials.get(key);
     if (partial === undefined) {
       while (this.partials.size >= this.limits.maxDatagrams) this.evictOldest();
@@ -102,37 +152,37 @@ export class Reassembler {
     }
     if (!more) {
       if (partial.total >= 0 && partial.total !== end) {
-        return this.discard(key, "ipv4-frag-inconsistent");
+        return this.discard(key, `${f}-frag-inconsistent`);
       }
       // Data already held beyond the end the last fragment gives is a contradiction.
-      for (const f of partial.fragments) {
-        if (f.offset + f.data.length > end) return this.discard(key, "ipv4-frag-inconsistent");
+      for (const g of partial.fragments) {
+        if (g.offset + g.data.length > end) return this.discard(key, `${f}-frag-inconsistent`);
       }
       partial.total = end;
     }
     if (partial.total >= 0 && end > partial.total) {
-      return this.discard(key, "ipv4-frag-inconsistent");
+      return this.discard(key, `${f}-frag-inconsistent`);
     }
     let insertAt = partial.fragments.length;
     for (let i = 0; i < partial.fragments.length; i++) {
-      const f = partial.fragments[i]!;
-      const fEnd = f.offset + f.data.length;
-      if (f.offset === offset && fEnd === end) {
-        this.counters.drop("ipv4-frag-duplicate");
+      const g = partial.fragments[i]!;
+      const gEnd = g.offset + g.data.length;
+      if (g.offset === offset && gEnd === end) {
+        this.counters.drop(`${f}-frag-duplicate`);
         return undefined;
       }
-      if (offset < fEnd && f.offset < end) return this.discard(key, "ipv4-frag-overlap");
-      if (f.offset > offset && insertAt === partial.fragments.length) insertAt = i;
+      if (offset < gEnd && g.offset < end) return this.discard(key, `${f}-frag-overlap`);
+      if (g.offset > offset && insertAt === partial.fragments.length) insertAt = i;
     }
     partial.fragments.splice(insertAt, 0, { offset, data: data.slice() });
     partial.bytes += data.length;
     this.bufferedBytes += data.length;
-    if (offset === 0) partial.header = packet.header.slice();
+    if (offset === 0) partial.header = header.slice();
     if (partial.header !== null && partial.total >= 0 && partial.bytes === partial.total) {
       // No overlaps and the byte count matches the extent: the datagram is whole.
       this.partials.delete(key);
       this.bufferedBytes -= partial.bytes;
-      return assemble(partial.header, partial.fragments, partial.total);
+      return { header: partial.header, fragments: partial.fragments, total: partial.total };
     }
     while (this.bufferedBytes > this.limits.maxBytes && this.partials.size > 0) this.evictOldest();
     return undefined;
@@ -141,7 +191,7 @@ export class Reassembler {
   /** Drops partial datagrams whose time is up. */
   poll(now: number): void {
     for (const [key, partial] of this.partials) {
-      if (partial.deadline <= now) this.discard(key, "ipv4-frag-timeout");
+      if (partial.deadline <= now) this.discard(key, `${this.family}-frag-timeout`);
     }
   }
 
@@ -162,7 +212,7 @@ export class Reassembler {
 
   private evictOldest(): void {
     const oldest = this.partials.keys().next();
-    if (!oldest.done) this.discard(oldest.value, "ipv4-frag-evicted");
+    if (!oldest.done) this.discard(oldest.value, `${this.family}-frag-evicted`);
   }
 
   private discard(key: string, reason: string): undefined {
@@ -176,7 +226,7 @@ export class Reassembler {
   }
 }
 
-function assemble(header: Uint8Array, fragments: Fragment[], total: number): Uint8Array {
+function assembleIpv4(header: Uint8Array, fragments: Fragment[], total: number): Uint8Array {
   const out = new Uint8Array(header.length + total);
   out.set(header);
   for (const f of fragments) out.set(f.data, header.length + f.offset);

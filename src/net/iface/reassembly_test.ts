@@ -1,4 +1,4 @@
-// Unit tests for IPv4 fragment reassembly.
+// Unit tests for IPv4 and IPv6 fragment reassembly.
 
 import assert from "node:assert/strict";
 import { Counters } from "./counters.ts";
@@ -65,4 +65,27 @@ Deno.test("reassembly: times out partial datagrams and evicts the oldest at the 
   r.poll(120);
   assert.equal(r.size, 0);
   assert.equal(r.pollAt(), undefined);
+});
+
+Deno.test("reassembly v6: joins fragments out of order, with the first fragment's next header", () => {
+  const counters = new Counters();
+  const r = new Reassembler(counters, undefined, "ipv6");
+  // The last fragment names another next header: RFC 8200 4.5 says the first one's counts.
+  assert.equal(r.addIpv6("k", 32, false, 60, DATA.subarray(32), 0), undefined);
+  assert.equal(r.addIpv6("k", 16, true, 17, DATA.subarray(16, 32), 0), undefined);
+  const whole = r.addIpv6("k", 0, true, 17, DATA.subarray(0, 16), 0);
+  assert.ok(whole);
+  assert.equal(whole.nextHeader, 17);
+  assert.deepEqual(whole.fragmentable, DATA);
+  assert.equal(r.size, 0);
+  assert.equal(r.buffered, 0);
+});
+
+Deno.test("reassembly v6: an overlap discards the datagram, counted under ipv6", () => {
+  const counters = new Counters();
+  const r = new Reassembler(counters, undefined, "ipv6");
+  assert.equal(r.addIpv6("k", 0, true, 17, DATA.subarray(0, 16), 0), undefined);
+  assert.equal(r.addIpv6("k", 8, false, 17, DATA.subarray(8, 24), 0), undefined);
+  assert.equal(r.size, 0);
+  assert.equal(counters.drops("ipv6-frag-overlap"), 1);
 });
