@@ -147,6 +147,11 @@ export function pathExists(path: string): boolean {
   return libc.access(cstr(path), 0) === 0;
 }
 
+/** Whether the caller may execute `path` (access(2) with X_OK), without an exception either way. */
+export function isExecutable(path: string): boolean {
+  return libc.access(cstr(path), 1) === 0;
+}
+
 const linkBuffer = new Uint8Array(4096);
 
 /**
