@@ -444,7 +444,11 @@ export const SOCK = {
   DGRAM: 2,
   SEQPACKET: 5,
   CLOEXEC: 0o2000000,
+  NONBLOCK: 0o4000,
 } as const;
+
+/** The socket level of setsockopt(2) and getsockopt(2). */
+export const SOL_SOCKET = 1;
 
 /** socketpair(2) with SOCK_CLOEXEC. */
 export function socketpair(type: number): [number, number] {
@@ -632,6 +636,8 @@ export function eventFd(): number {
 
 /** Errno values the non-blocking paths look for. */
 export const EAGAIN = 11;
+/** Errno: interrupted by a signal; retry. */
+export const EINTR = 4;
 
 /** keyctl(2)'s number on this machine's architecture. */
 const SYS_KEYCTL = Deno.build.arch === "aarch64" ? 219n : 250n;

@@ -17,7 +17,7 @@
 // what the lingers take anyway.
 
 import { lastErrno, libc } from "../../ffi/libc.ts";
-import { close, eventFd, POLL } from "../../ffi/sys.ts";
+import { close, EINTR, eventFd, POLL } from "../../ffi/sys.ts";
 
 /**
  * How long a linger waits for the answer: longer than a container or a local server takes to
@@ -43,7 +43,6 @@ const SPIN_NS = navigator.hardwareConcurrency > 1
   : 0;
 /** Sends larger than this are a bulk transfer's: their lingers do not spin. */
 const SPIN_MAX_BYTES = 4096;
-const EINTR = 4;
 
 /** Called with the poll(2) revents of a watched descriptor that is ready. */
 export type ReadyHandler = (revents: number) => void;

@@ -1,18 +1,22 @@
 // A host TCP listener through FFI: bound up front, then accepting into HostTcpSockets waited for by the network's reactor.
 
 import { lastErrno, libc } from "../../../ffi/libc.ts";
-import { close as closeFd, POLL, SOCK, socket } from "../../../ffi/sys.ts";
+import {
+  close as closeFd,
+  EAGAIN,
+  EINTR,
+  POLL,
+  SOCK,
+  socket,
+  SOL_SOCKET,
+} from "../../../ffi/sys.ts";
 import { SyscallError } from "../../../ffi/errno.ts";
 import type { Reactor } from "../reactor.ts";
 import { readSockaddr, sockaddr } from "./sockaddr.ts";
 import { HostTcpSocket } from "./tcp_socket.ts";
 
-const SOCK_NONBLOCK = 0o4000;
-const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const BACKLOG = 4096;
-const EAGAIN = 11;
-const EINTR = 4;
 const ECONNABORTED = 103;
 /** How long accepting pauses when the process is out of descriptors. */
 const RETRY_MS = 100;
@@ -41,7 +45,7 @@ export class HostTcpListener {
     const v6 = hostname.includes(":");
     const addr = new Uint8Array(28);
     const len = sockaddr(addr, v6, hostname, port);
-    const fd = socket(v6 ? SOCK.AF_INET6 : SOCK.AF_INET, SOCK.STREAM | SOCK_NONBLOCK);
+    const fd = socket(v6 ? SOCK.AF_INET6 : SOCK.AF_INET, SOCK.STREAM | SOCK.NONBLOCK);
     try {
       const one = new Uint8Array(new Int32Array([1]).buffer);
       libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4);
@@ -75,7 +79,7 @@ export class HostTcpListener {
     reactor.watch(this.#fd, POLL.IN, () => {
       while (!this.#closed) {
         addrLen[0] = addr.length;
-        const fd = libc.accept4(this.#fd, addr, lenBytes, SOCK_NONBLOCK | SOCK.CLOEXEC);
+        const fd = libc.accept4(this.#fd, addr, lenBytes, SOCK.NONBLOCK | SOCK.CLOEXEC);
         if (fd < 0) {
           const errno = lastErrno();
           if (errno === EAGAIN) return;

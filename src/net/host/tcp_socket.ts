@@ -9,18 +9,15 @@
 // end of the stream, and a closed socket rejects with Deno.errors.BadResource.
 
 import { lastErrno, libc } from "../../../ffi/libc.ts";
-import { close as closeFd, POLL, SOCK, socket } from "../../../ffi/sys.ts";
+import { close as closeFd, EAGAIN, POLL, SOCK, socket, SOL_SOCKET } from "../../../ffi/sys.ts";
 import { SyscallError } from "../../../ffi/errno.ts";
 import type { Reactor } from "../reactor.ts";
 import { sockaddr } from "./sockaddr.ts";
 
-const SOCK_NONBLOCK = 0o4000;
 const MSG_DONTWAIT = 0x40;
 const MSG_NOSIGNAL = 0x4000;
-const SOL_SOCKET = 1;
 const SO_ERROR = 4;
 const SHUT_WR = 1;
-const EAGAIN = 11;
 const EINPROGRESS = 115;
 
 /** What the TCP bridge needs of a host connection: the matching part of Deno.Conn. */
@@ -76,7 +73,7 @@ export class HostTcpSocket implements HostStream {
     const len = sockaddr(addr, v6, hostname, port);
     let fd: number;
     try {
-      fd = socket(v6 ? SOCK.AF_INET6 : SOCK.AF_INET, SOCK.STREAM | SOCK_NONBLOCK);
+      fd = socket(v6 ? SOCK.AF_INET6 : SOCK.AF_INET, SOCK.STREAM | SOCK.NONBLOCK);
     } catch (e) {
       return Promise.reject(e); // EMFILE and the like
     }
