@@ -612,7 +612,7 @@ export function setrlimit(resource: number, soft: bigint, hard: bigint): void {
 // Readiness ------------------------------------------------------------------------------------
 
 /** poll(2) event bits. */
-export const POLL = { IN: 0x1, OUT: 0x4, ERR: 0x8, HUP: 0x10 } as const;
+export const POLL = { IN: 0x1, OUT: 0x4, ERR: 0x8, HUP: 0x10, NVAL: 0x20 } as const;
 
 /**
  * Waits on Deno's thread pool until one of `fds` is readable (or `timeoutMs`

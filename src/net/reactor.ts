@@ -135,11 +135,18 @@ export class Reactor {
     queueMicrotask(() => this.#linger(LINGER_HOPS));
   }
 
-  /** Stops the loop; resolves once its pending wait returned and the eventfd is closed. */
+  /**
+   * Stops the loop; resolves once its pending wait returned and the eventfd is closed. What is
+   * still watched (a host connect in flight, say) is told POLL.NVAL once, so that its owner
+   * closes it rather than wait forever.
+   */
   close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
       this.#poke();
+      const left = [...this.#watches.values()];
+      this.#watches.clear();
+      for (const w of left) w.handler(POLL.NVAL);
     }
     return this.#loop;
   }

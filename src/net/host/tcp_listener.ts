@@ -39,9 +39,9 @@ export class HostTcpListener {
 
   /**
    * Binds and listens on `hostname` (an IPv4 or IPv6 address) and `port`, with SO_REUSEADDR as
-   * servers have. Throws a SyscallError (its `code` EADDRINUSE, EACCES, EADDRNOTAVAIL...).
+   * servers have, queueing up to `backlog` connections not yet accepted. Throws a SyscallError (its `code` EADDRINUSE, EACCES, EADDRNOTAVAIL...).
    */
-  static listen(hostname: string, port: number): HostTcpListener {
+  static listen(hostname: string, port: number, backlog = BACKLOG): HostTcpListener {
     const v6 = hostname.includes(":");
     const addr = new Uint8Array(28);
     const len = sockaddr(addr, v6, hostname, port);
@@ -51,7 +51,7 @@ export class HostTcpListener {
       libc.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4);
       const where = `${v6 ? `[${hostname}]` : hostname}:${port}`;
       if (libc.bind(fd, addr, len) !== 0) throw new SyscallError("bind", lastErrno(), where);
-      if (libc.listen(fd, BACKLOG) !== 0) throw new SyscallError("listen", lastErrno(), where);
+      if (libc.listen(fd, backlog) !== 0) throw new SyscallError("listen", lastErrno(), where);
     } catch (e) {
       closeFd(fd);
       throw e;

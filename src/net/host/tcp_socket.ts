@@ -84,8 +84,14 @@ export class HostTcpSocket implements HostStream {
       return Promise.reject(connectError(errno, hostname, port));
     }
     return new Promise((resolve, reject) => {
-      reactor.watch(fd, POLL.OUT, () => {
+      reactor.watch(fd, POLL.OUT, (revents) => {
         reactor.unwatch(fd);
+        if (revents & POLL.NVAL) {
+          // The network closed while connecting.
+          closeFd(fd);
+          reject(new Deno.errors.BadResource("the network closed"));
+          return;
+        }
         const err = new Int32Array(1);
         const errLen = new Uint32Array([4]);
         const r = libc.getsockopt(fd, SOL_SOCKET, SO_ERROR, new Uint8Array(err.buffer), errLen);
@@ -155,6 +161,11 @@ export class HostTcpSocket implements HostStream {
   }
 
   #ready(revents: number): void {
+    if (revents & POLL.NVAL) {
+      // The network closed under a connection still open: as if closed here.
+      if (!this.#closed) this.close();
+      return;
+    }
     const r = this.#reading;
     if (r && revents & (POLL.IN | POLL.ERR | POLL.HUP)) {
       const n = this.#recv(r.buf);

@@ -178,3 +178,36 @@ Deno.test("reactor: a linger takes what is ready within microtasks, before any e
   close(efd);
   await reactor.close();
 });
+
+Deno.test("host tcp socket: a connect in flight when the network closes is rejected and closed", async () => {
+  const reactor = new Reactor();
+  // Never served, with the smallest queue: once it is full the kernel drops further SYNs, and
+  // a connect stays in progress.
+  const listener = HostTcpListener.listen("127.0.0.1", 0, 0);
+  const sockets = () =>
+    [...Deno.readDirSync("/proc/self/fd")].filter((e) => {
+      try {
+        return Deno.readLinkSync(`/proc/self/fd/${e.name}`).startsWith("socket:");
+      } catch {
+        return false; // the directory's own descriptor, gone
+      }
+    }).length;
+  const connected: HostTcpSocket[] = [];
+  let stuck: Promise<HostTcpSocket> | null = null;
+  for (let i = 0; i < 8 && stuck === null; i++) {
+    const attempt = HostTcpSocket.connect(reactor, "127.0.0.1", listener.localPort);
+    const settled = await Promise.race([
+      attempt.then((s) => s),
+      new Promise<null>((r) => setTimeout(() => r(null), 300)),
+    ]);
+    if (settled === null) stuck = attempt;
+    else connected.push(settled);
+  }
+  assert.ok(stuck, "every connect completed: the queue never filled");
+  for (const s of connected) s.close();
+  const before = sockets();
+  await reactor.close();
+  await assert.rejects(stuck, Deno.errors.BadResource);
+  assert.equal(sockets(), before - 1, "the in-flight socket was closed");
+  listener.close();
+});
