@@ -173,6 +173,8 @@ export const LIBC_SYMBOLS = {
   listen: { parameters: ["i32", "i32"], result: "i32" },
   // int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags)
   accept4: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  // int getpeername(int sockfd, struct sockaddr *addr, socklen_t *addrlen)
+  getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   // int shutdown(int sockfd, int how)
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
   // int getsockname(int sockfd, struct sockaddr *addr, socklen_t *addrlen)

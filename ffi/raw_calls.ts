@@ -23,6 +23,7 @@ export const RAW_CALL_NAMES: ReadonlySet<string> = new Set([
   "fcntl",
   "eventfd",
   "getgid",
+  "getpeername",
   "getpid",
   "getppid",
   "getuid",
@@ -113,6 +114,7 @@ export const RAW_NUMBERS = {
     getuid: 102,
     getgid: 104,
     eventfd2: 290,
+    getpeername: 52,
   },
   aarch64: {
     close: 57,
@@ -157,6 +159,7 @@ export const RAW_NUMBERS = {
     getuid: 174,
     getgid: 176,
     eventfd2: 19,
+    getpeername: 205,
   },
 } as const;
 
@@ -202,6 +205,8 @@ export function rawCalls(sys: RawSyscall): Record<string, (...args: never[]) => 
     getgid: () => int(call(nr.getgid)),
     eventfd: (initval: number, flags: number) => int(call(nr.eventfd2, initval, flags)),
     pipe2: (fds: Buf, flags: number) => int(call(nr.pipe2, addr(fds), flags)),
+    getpeername: (fd: number, sa: Buf, len: Buf) =>
+      int(call(nr.getpeername, fd, addr(sa), addr(len))),
     socketpair: (domain: number, type: number, protocol: number, fds: Buf) =>
       int(call(nr.socketpair, domain, type, protocol, addr(fds))),
     setsid: () => int(call(nr.setsid)),

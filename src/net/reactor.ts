@@ -57,6 +57,13 @@ export interface ReactorStats {
   lingerHits: number;
 }
 
+/** struct pollfd[] for a wait, with the watch each entry was made for. */
+interface PollSet {
+  readonly pollFds: Uint8Array;
+  readonly count: number;
+  readonly owners: readonly Watch[];
+}
+
 interface Watch {
   readonly fd: number;
   events: number;
@@ -86,7 +93,7 @@ export class Reactor {
   #lingerQueued = false;
   #chain = 0;
   /** The set as the main thread polls it, kept until a watch changes. */
-  #mainSet: { pollFds: Uint8Array; count: number } | null = null;
+  #mainSet: PollSet | null = null;
   /** The last answer came within the spin window: the next linger spins first. */
   #spin = SPIN_NS > 0;
   /** A send since the last arrival was large (see SPIN_MAX_BYTES). */
@@ -177,13 +184,13 @@ export class Reactor {
           this.#pollNow(this.#zeroTime);
           continue;
         }
-        const { pollFds, count } = this.#pollSet(true);
+        const set = this.#pollSet(true);
         this.stats.waits++;
         this.#poolWaitsOnSet = true;
-        const n = await libc.pollAsync(pollFds, BigInt(count), -1);
+        const n = await libc.pollAsync(set.pollFds, BigInt(set.count), -1);
         this.#poolWaitsOnSet = false;
         this.#clearWake();
-        if (n > 0) this.#dispatch(pollFds, count);
+        if (n > 0) this.#dispatch(set);
       }
     } finally {
       close(this.#wake);
@@ -197,45 +204,48 @@ export class Reactor {
   }
 
   /** The watched descriptors with events as struct pollfd[], the eventfd last when asked. */
-  #pollSet(withWake: boolean): { pollFds: Uint8Array; count: number } {
+  #pollSet(withWake: boolean): PollSet {
     const pollFds = new Uint8Array(8 * (this.#watches.size + 1));
     const v = new DataView(pollFds.buffer);
-    let count = 0;
+    const owners: Watch[] = [];
     for (const w of this.#watches.values()) {
       if (w.events === 0) continue;
-      v.setInt32(8 * count, w.fd, true);
-      v.setInt16(8 * count + 4, w.events, true);
-      count++;
+      v.setInt32(8 * owners.length, w.fd, true);
+      v.setInt16(8 * owners.length + 4, w.events, true);
+      owners.push(w);
     }
+    let count = owners.length;
     if (withWake) {
       v.setInt32(8 * count, this.#wake, true);
       v.setInt16(8 * count + 4, POLL.IN, true);
       count++;
     }
-    return { pollFds, count };
+    return { pollFds, count, owners };
   }
 
   /** Polls the set on this thread for at most `timeout`; dispatches what is ready. */
   #pollNow(timeout: Uint8Array): boolean {
-    const { pollFds, count } = this.#mainSet ??= this.#pollSet(false);
-    if (count === 0) return false;
-    const n = libc.ppoll(pollFds, BigInt(count), timeout, null);
+    const set = this.#mainSet ??= this.#pollSet(false);
+    if (set.count === 0) return false;
+    const n = libc.ppoll(set.pollFds, BigInt(set.count), timeout, null);
     if (n < 0 && lastErrno() !== EINTR) return false;
     if (n <= 0) return false;
-    this.#dispatch(pollFds, count);
+    this.#dispatch(set);
     return true;
   }
 
-  #dispatch(pollFds: Uint8Array, count: number): void {
+  #dispatch(set: PollSet): void {
     // Something arrived: what was waited for came (the handlers may expect the next answer).
     this.#wantLinger = false;
     this.#bulk = false;
-    const v = new DataView(pollFds.buffer);
-    for (let i = 0; i < count; i++) {
+    const v = new DataView(set.pollFds.buffer);
+    for (let i = 0; i < set.owners.length; i++) {
       const revents = v.getInt16(8 * i + 6, true);
       if (revents === 0) continue;
-      const w = this.#watches.get(v.getInt32(8 * i, true));
-      if (w !== undefined && w.events !== 0) w.handler(revents);
+      // Only to the watch the entry was made for: a handler before this one may have closed
+      // its descriptor, and a new socket may already have the same number.
+      const w = set.owners[i]!;
+      if (this.#watches.get(w.fd) === w && w.events !== 0) w.handler(revents);
     }
   }
 

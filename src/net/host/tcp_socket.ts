@@ -84,7 +84,7 @@ export class HostTcpSocket implements HostStream {
       return Promise.reject(connectError(errno, hostname, port));
     }
     return new Promise((resolve, reject) => {
-      reactor.watch(fd, POLL.OUT, (revents) => {
+      const onWritable = (revents: number) => {
         reactor.unwatch(fd);
         if (revents & POLL.NVAL) {
           // The network closed while connecting.
@@ -96,13 +96,19 @@ export class HostTcpSocket implements HostStream {
         const errLen = new Uint32Array([4]);
         const r = libc.getsockopt(fd, SOL_SOCKET, SO_ERROR, new Uint8Array(err.buffer), errLen);
         const failure = r !== 0 ? lastErrno() : err[0]!;
+        if (failure === 0 && !isConnected(fd)) {
+          // Woken without the connect having finished: wait on.
+          reactor.watch(fd, POLL.OUT, onWritable);
+          return;
+        }
         if (failure !== 0) {
           closeFd(fd);
           reject(connectError(failure, hostname, port));
           return;
         }
         resolve(new HostTcpSocket(fd, reactor));
-      });
+      };
+      reactor.watch(fd, POLL.OUT, onWritable);
     });
   }
 
@@ -215,6 +221,13 @@ export class HostTcpSocket implements HostStream {
     const errno = lastErrno();
     return errno === EAGAIN ? undefined : streamError("send", errno);
   }
+}
+
+/** Whether a connect has finished: getpeername(2) fails with ENOTCONN until then. */
+function isConnected(fd: number): boolean {
+  const addr = new Uint8Array(128);
+  const len = new Uint32Array([addr.length]);
+  return libc.getpeername(fd, addr, new Uint8Array(len.buffer)) === 0;
 }
 
 const ECONNREFUSED = 111;

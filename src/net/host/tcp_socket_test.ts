@@ -211,3 +211,32 @@ Deno.test("host tcp socket: a connect in flight when the network closes is rejec
   assert.equal(sockets(), before - 1, "the in-flight socket was closed");
   listener.close();
 });
+
+Deno.test("reactor: readiness of a closed descriptor never reaches a new one with its number", async () => {
+  const reactor = new Reactor();
+  const one = new Uint8Array(new BigUint64Array([1n]).buffer);
+  const [a, b] = [eventFd(), eventFd()];
+  libc.write(a, one, 8n);
+  libc.write(b, one, 8n);
+  let reused = -1;
+  let wrongCalls = 0;
+  reactor.watch(a, POLL.IN, () => {
+    libc.read(a, new Uint8Array(8), 8n);
+    // Close b, whose readiness this same wait reported, and open another descriptor in its
+    // place: the kernel gives it b's number.
+    reactor.unwatch(b);
+    close(b);
+    reused = eventFd();
+    reactor.watch(reused, POLL.IN, () => wrongCalls++);
+  });
+  reactor.watch(b, POLL.IN, () => {});
+  reactor.expectAnswer(1);
+  for (let i = 0; i < 10; i++) await null;
+  assert.equal(reused, b, "the new descriptor took the closed one's number");
+  assert.equal(wrongCalls, 0);
+  reactor.unwatch(a);
+  reactor.unwatch(reused);
+  close(a);
+  close(reused);
+  await reactor.close();
+});
