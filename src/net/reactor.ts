@@ -24,9 +24,9 @@ import { close, EINTR, eventFd, POLL } from "../../ffi/sys.ts";
  * answer a request, short enough not to hold up the event loop. PARANOID_LINGER_NS=0 turns
  * lingering off.
  */
-const LINGER_NS = Number(Deno.env.get("PARANOID_LINGER_NS") ?? 200_000);
+const LINGER_NS = nanoseconds("PARANOID_LINGER_NS", 200_000);
 /** How long the pool's wait leaves the descriptors to the lingers after one was answered. */
-const INTERACTIVE_NS = Number(Deno.env.get("PARANOID_INTERACTIVE_NS") ?? 1_000_000);
+const INTERACTIVE_NS = nanoseconds("PARANOID_INTERACTIVE_NS", 1_000_000);
 /** Lingers in a row, without the event loop running in between, before the chain yields. */
 const MAX_CHAIN = 64;
 /** Microtask turns a linger waits behind the sending code (see #linger). */
@@ -39,7 +39,7 @@ const LINGER_HOPS = 3;
  * while answers come within the window. PARANOID_SPIN_NS=0 turns spinning off.
  */
 const SPIN_NS = navigator.hardwareConcurrency > 1
-  ? Number(Deno.env.get("PARANOID_SPIN_NS") ?? 50_000)
+  ? nanoseconds("PARANOID_SPIN_NS", 50_000)
   : 0;
 /** Sends larger than this are a bulk transfer's: their lingers do not spin. */
 const SPIN_MAX_BYTES = 4096;
@@ -285,6 +285,13 @@ export class Reactor {
     this.stats.lingerHits++;
     this.#interactive = true;
   }
+}
+
+/** A tuning variable in nanoseconds: a whole number up to one second, else `fallback`. */
+function nanoseconds(name: string, fallback: number): number {
+  const text = Deno.env.get(name);
+  const n = text === undefined ? NaN : Number(text);
+  return Number.isInteger(n) && n >= 0 && n <= 1e9 ? n : fallback;
 }
 
 function timespec(ns: number): Uint8Array {
