@@ -8,7 +8,9 @@
 // which doubled the round trip of a small request. So after a send that will
 // be answered (a payload to the container, bytes to a host socket) the reactor
 // "lingers": in a microtask after the sending code, it waits up to LINGER_NS in
-// ppoll(2) on the main thread itself, where the answer wakes it directly. What
+// ppoll(2) on the main thread itself, where the answer wakes it directly; it
+// polls without sleeping for the first SPIN_NS, while answers keep coming that
+// fast (a sleeping thread on a virtual machine is slow to wake). What
 // a linger's handlers send may queue the next linger, so a request and its
 // answer can cross container and host many times without a thread switch; after
 // MAX_CHAIN lingers in a row the chain yields to the event loop once. While
@@ -38,9 +40,7 @@ const LINGER_HOPS = 3;
  * one CPU (one spinning thread must not keep the answering process off its CPU), and only
  * while answers come within the window. PARANOID_SPIN_NS=0 turns spinning off.
  */
-const SPIN_NS = navigator.hardwareConcurrency > 1
-  ? nanoseconds("PARANOID_SPIN_NS", 50_000)
-  : 0;
+const SPIN_NS = navigator.hardwareConcurrency > 1 ? nanoseconds("PARANOID_SPIN_NS", 50_000) : 0;
 /** Sends larger than this are a bulk transfer's: their lingers do not spin. */
 const SPIN_MAX_BYTES = 4096;
 
