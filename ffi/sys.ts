@@ -30,11 +30,11 @@ export const CLONE = {
 
 const MADV_DOFORK = 11;
 
-/** The user address space that fork() clears MADV_DONTFORK in, as [start, end) pieces. */
+/** The user address space that fork() clears MADV_DONTFORK in, as [start, length] pieces. */
 let forkRanges: [bigint, bigint][] | null = null;
 
 /**
- * The user address space without the VM_IO mappings ([vvar], [vvar_vclock]) where
+ * The user address space, as [start, length] pieces, without the VM_IO mappings ([vvar], [vvar_vclock]) where
  * madvise(MADV_DOFORK) stops with EINVAL. Kernel 6.x places them among the other mappings
  * (near the libraries, below the stack), so one madvise over the whole space left every V8
  * region above them DONTFORK, and a child that touched one died of SIGSEGV. They never move:
@@ -62,7 +62,7 @@ function userRangesForFork(): [bigint, bigint][] {
     if (b > at) at = b;
   }
   if (at < high) ranges.push([at, high]);
-  return ranges;
+  return ranges.map(([a, b]) => [a, b - a]);
 }
 
 /**
@@ -78,8 +78,15 @@ export function fork(options: { childBindsLate?: boolean } = {}): number {
   // A caller whose child waits anyway (for its id maps) lets it bind the rest meanwhile.
   if (!options.childBindsLate) bindLibc(LATE_CHILD_SYMBOLS);
   const ranges = forkRanges ??= userRangesForFork();
-  for (const [a, b] of ranges) libc.madvise(a, b - a, MADV_DOFORK);
-  return check(libc.fork(), "fork");
+  const madvise = libc.madvise;
+  const forkNow = libc.fork;
+  // From here to fork(2), nothing may allocate: an allocation can start a garbage collection,
+  // which maps fresh V8 pages DONTFORK, and a child touching one dies of SIGSEGV. So an indexed
+  // loop (an iterator is an allocation) over lengths computed once (a BigInt subtraction is
+  // one too).
+  for (let i = 0; i < ranges.length; i++) madvise(ranges[i]![0], ranges[i]![1], MADV_DOFORK);
+  const pid = forkNow();
+  return pid < 0 ? check(pid, "fork") : pid;
 }
 
 /** unshare(2). */
