@@ -148,6 +148,7 @@ export async function startContainer(
       // clears MADV_DONTFORK everywhere it can). Such a child had done nothing that lasts: its
       // namespaces died with it. Start again, twice at most, rather than fail the user's run.
       if (!(e instanceof ChildCrashed) || attempt >= 3) throw e;
+      mark(`the child crashed (${e.message}); starting again`);
     }
   }
 }
