@@ -60,6 +60,7 @@ export interface ReactorStats {
 /** struct pollfd[] for a wait, with the watch each entry was made for. */
 interface PollSet {
   readonly pollFds: Uint8Array;
+  readonly view: DataView;
   readonly count: number;
   readonly owners: readonly Watch[];
 }
@@ -68,6 +69,8 @@ interface Watch {
   readonly fd: number;
   events: number;
   readonly handler: ReadyHandler;
+  /** Its entry in the main thread's set, which setEvents updates in place; -1: none yet. */
+  slot: number;
 }
 
 /** A poll set with lingering; see the file's header. */
@@ -112,7 +115,8 @@ export class Reactor {
 
   /** Watches `fd` for `events` (POLL bits); replaces an earlier watch of the same descriptor. */
   watch(fd: number, events: number, handler: ReadyHandler): void {
-    this.#watches.set(fd, { fd, events, handler });
+    this.#watches.set(fd, { fd, events, handler, slot: -1 });
+    this.#mainSet = null;
     this.#changed();
   }
 
@@ -121,12 +125,18 @@ export class Reactor {
     const w = this.#watches.get(fd);
     if (w === undefined || w.events === events) return;
     w.events = events;
+    // A socket's read or write starts and ends every round trip: its entry in the main
+    // thread's set changes in place rather than the set being built again.
+    const set = this.#mainSet;
+    if (set !== null && w.slot >= 0) writeEntry(set.view, w.slot, w);
     this.#changed();
   }
 
   /** Stops watching `fd` (before it is closed). */
   unwatch(fd: number): void {
-    if (this.#watches.delete(fd)) this.#changed();
+    if (!this.#watches.delete(fd)) return;
+    this.#mainSet = null;
+    this.#changed();
   }
 
   /**
@@ -159,7 +169,6 @@ export class Reactor {
   }
 
   #changed(): void {
-    this.#mainSet = null;
     if (this.#poolWaitsOnSet) this.#poke();
   }
 
@@ -203,24 +212,27 @@ export class Reactor {
     this.#woken = false;
   }
 
-  /** The watched descriptors with events as struct pollfd[], the eventfd last when asked. */
-  #pollSet(withWake: boolean): PollSet {
+  /**
+   * Every watched descriptor as struct pollfd[] (those waiting for nothing as fd -1, which
+   * poll(2) skips), the eventfd last for the pool's wait; the main thread's set records each
+   * watch's entry.
+   */
+  #pollSet(forPool: boolean): PollSet {
     const pollFds = new Uint8Array(8 * (this.#watches.size + 1));
-    const v = new DataView(pollFds.buffer);
+    const view = new DataView(pollFds.buffer);
     const owners: Watch[] = [];
     for (const w of this.#watches.values()) {
-      if (w.events === 0) continue;
-      v.setInt32(8 * owners.length, w.fd, true);
-      v.setInt16(8 * owners.length + 4, w.events, true);
+      if (!forPool) w.slot = owners.length;
+      writeEntry(view, owners.length, w);
       owners.push(w);
     }
     let count = owners.length;
-    if (withWake) {
-      v.setInt32(8 * count, this.#wake, true);
-      v.setInt16(8 * count + 4, POLL.IN, true);
+    if (forPool) {
+      view.setInt32(8 * count, this.#wake, true);
+      view.setInt16(8 * count + 4, POLL.IN, true);
       count++;
     }
-    return { pollFds, count, owners };
+    return { pollFds, view, count, owners };
   }
 
   /** Polls the set on this thread for at most `timeout`; dispatches what is ready. */
@@ -238,7 +250,7 @@ export class Reactor {
     // Something arrived: what was waited for came (the handlers may expect the next answer).
     this.#wantLinger = false;
     this.#bulk = false;
-    const v = new DataView(set.pollFds.buffer);
+    const v = set.view;
     for (let i = 0; i < set.owners.length; i++) {
       const revents = v.getInt16(8 * i + 6, true);
       if (revents === 0) continue;
@@ -285,6 +297,12 @@ export class Reactor {
     this.stats.lingerHits++;
     this.#interactive = true;
   }
+}
+
+/** Writes `w` as entry `i` of a struct pollfd[]: fd -1 (skipped) while it waits for nothing. */
+function writeEntry(view: DataView, i: number, w: Watch): void {
+  view.setInt32(8 * i, w.events === 0 ? -1 : w.fd, true);
+  view.setInt16(8 * i + 4, w.events, true);
 }
 
 /** A tuning variable in nanoseconds: a whole number up to one second, else `fallback`. */
