@@ -80,7 +80,6 @@ export class TcpBridge {
   /** The IPv6 gateway as an interned id: its ports are served like the IPv4 gateway's. */
   readonly #gateway6: number;
   readonly #pipes = new Set<Pipe>();
-  readonly #listeners = new Set<Deno.Listener>();
   #nextPort = 49152;
   #closed = false;
 
@@ -125,28 +124,6 @@ export class TcpBridge {
     return conn;
   }
 
-  /** Accepts from `listener` until it or the bridge closes, publishing each connection. */
-  async serve(listener: Deno.Listener, dstPort: number, dst?: number): Promise<void> {
-    this.#listeners.add(listener);
-    try {
-      for (;;) {
-        let c: Deno.Conn;
-        try {
-          c = await listener.accept();
-        } catch {
-          return;
-        }
-        try {
-          this.publish(c, dstPort, dst);
-        } catch {
-          return;
-        }
-      }
-    } finally {
-      this.#listeners.delete(listener);
-    }
-  }
-
   /**
    * Waits, at most `timeoutMs`, until every bridged connection has handed the host what the
    * container sent it (data, then its FIN). A container that writes its last answer and exits
@@ -159,15 +136,10 @@ export class TcpBridge {
     }
   }
 
-  /** Closes every host socket and listener the bridge holds and resets their connections. */
+  /** Closes every host socket the bridge holds and resets their connections. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const l of this.#listeners) {
-      try {
-        l.close();
-      } catch { /* already closed */ }
-    }
     for (const p of [...this.#pipes]) p.shutdown(true);
     if (this.#tcp.accept) this.#tcp.accept = undefined;
   }

@@ -318,7 +318,8 @@ Deno.test("tcp_bridge: publish pipes a host connection into the container", asyn
     return r.dstPort === 8080;
   };
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const serving = h.bridge.serve(listener, 8080);
+  // What a published port does with each accepted connection.
+  const serving = listener.accept().then((conn) => h.bridge.publish(conn, 8080));
   let client: Deno.Conn | undefined;
   try {
     client = await Deno.connect({
@@ -341,6 +342,7 @@ Deno.test("tcp_bridge: publish pipes a host connection into the container", asyn
     client?.close();
     h.stop();
     await serving;
+    listener.close();
   }
 });
 
