@@ -10,7 +10,14 @@
 // (createSocket, bind, send, on("message"), close) so callers read the same.
 
 import { lastErrno, libc } from "../../../ffi/libc.ts";
-import { close, eventFd, pollReadable, SOCK, socket as openSocket } from "../../../ffi/sys.ts";
+import {
+  close,
+  EAGAIN,
+  eventFd,
+  pollReadable,
+  SOCK,
+  socket as openSocket,
+} from "../../../ffi/sys.ts";
 import { errnoName } from "../../../ffi/errno.ts";
 import { readSockaddr, sockaddr } from "./sockaddr.ts";
 
@@ -22,7 +29,6 @@ const SOL_IPV6 = 41;
 const IPV6_RECVERR = 25;
 const IPV6_V6ONLY = 26;
 const ECONNREFUSED = 111;
-const EAGAIN = 11;
 
 /** Where a datagram came from, as node:dgram reports it. */
 export interface RemoteInfo {
