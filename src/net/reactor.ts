@@ -94,6 +94,10 @@ export class Reactor {
   #closed = false;
   #wantLinger = false;
   #lingerQueued = false;
+  /** Microtask turns the queued linger still waits (see #linger). */
+  #hopsLeft = 0;
+  /** The queued linger, one function for every turn (no closure per round trip). */
+  readonly #lingerTask = () => this.#linger();
   #chain = 0;
   /** The set as the main thread polls it, kept until a watch changes. */
   #mainSet: PollSet | null = null;
@@ -149,7 +153,8 @@ export class Reactor {
     this.#wantLinger = true;
     if (this.#lingerQueued || LINGER_NS <= 0 || this.#closed) return;
     this.#lingerQueued = true;
-    queueMicrotask(() => this.#linger(LINGER_HOPS));
+    this.#hopsLeft = LINGER_HOPS;
+    queueMicrotask(this.#lingerTask);
   }
 
   /**
@@ -261,11 +266,12 @@ export class Reactor {
     }
   }
 
-  #linger(hops: number): void {
-    if (hops > 0) {
+  #linger(): void {
+    if (this.#hopsLeft > 0) {
+      this.#hopsLeft--;
       // Behind what the sending code's own continuations queue meanwhile (the await after a
       // write that goes on to read the answer, say): they may add what to wait for.
-      queueMicrotask(() => this.#linger(hops - 1));
+      queueMicrotask(this.#lingerTask);
       return;
     }
     this.#lingerQueued = false;
