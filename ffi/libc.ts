@@ -129,8 +129,6 @@ export const LIBC_SYMBOLS = {
   signalfd: { parameters: ["i32", "buffer", "i32"], result: "i32" },
   // int setrlimit(int resource, const struct rlimit *rlim)
   setrlimit: { parameters: ["i32", "buffer"], result: "i32" },
-  // int statvfs(const char *path, struct statvfs *buf)
-  statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
   // int poll(struct pollfd *fds, nfds_t nfds, int timeout), on the thread pool
   pollAsync: {
     name: "poll",

@@ -8,7 +8,7 @@
 // errno as the libc function would. Buffers are passed as their addresses; the
 // caller's reference keeps them alive for the call. Where libc's function is
 // more than its system call, the difference is done here (open is openat,
-// statvfs reads statfs, signal sets a disposition with rt_sigaction).
+// signal sets a disposition with rt_sigaction).
 
 /** The libc functions this file makes (see {@link rawCalls}). */
 export const RAW_CALL_NAMES: ReadonlySet<string> = new Set([
@@ -50,7 +50,6 @@ export const RAW_CALL_NAMES: ReadonlySet<string> = new Set([
   "sigprocmask",
   "socket",
   "socketpair",
-  "statvfs",
   "syscall3",
   "umount2",
   "unshare",
@@ -115,6 +114,16 @@ export const RAW_NUMBERS = {
     getgid: 104,
     eventfd2: 290,
     getpeername: 52,
+    mkdirat: 258,
+    mknodat: 259,
+    symlinkat: 266,
+    unlinkat: 263,
+    chroot: 161,
+    fchdir: 81,
+    open_tree: 428,
+    move_mount: 429,
+    mount_setattr: 442,
+    keyctl: 250,
   },
   aarch64: {
     close: 57,
@@ -160,16 +169,25 @@ export const RAW_NUMBERS = {
     getgid: 176,
     eventfd2: 19,
     getpeername: 205,
+    mkdirat: 34,
+    mknodat: 33,
+    symlinkat: 36,
+    unlinkat: 35,
+    chroot: 51,
+    fchdir: 50,
+    open_tree: 428,
+    move_mount: 429,
+    mount_setattr: 442,
+    keyctl: 219,
   },
 } as const;
 
+/** The system call numbers of the machine this runs on. */
+export const SYSCALL_NUMBERS: (typeof RAW_NUMBERS)["x86_64" | "aarch64"] =
+  Deno.build.arch === "aarch64" ? RAW_NUMBERS.aarch64 : RAW_NUMBERS.x86_64;
+
 const AT_FDCWD = -100;
 const F_GETFD = 1;
-/** struct statfs's f_flags, and the ST_VALID bit glibc's statvfs leaves out of f_flag. */
-const STATFS_FLAGS_OFFSET = 80;
-const ST_VALID = 0x20n;
-/** struct statvfs's f_flag (glibc, 64-bit). */
-const STATVFS_FLAG_OFFSET = 72;
 /** The kernel's sigset_t: 64 signals. */
 const SIGSET_SIZE = 8;
 
@@ -193,7 +211,7 @@ function int(r: number | bigint): number {
  * typed as libc's: int results as numbers, ssize_t results as given.
  */
 export function rawCalls(sys: RawSyscall): Record<string, (...args: never[]) => unknown> {
-  const nr = Deno.build.arch === "aarch64" ? RAW_NUMBERS.aarch64 : RAW_NUMBERS.x86_64;
+  const nr = SYSCALL_NUMBERS;
   const call = (n: number, a1: Arg = 0, a2: Arg = 0, a3: Arg = 0, a4: Arg = 0, a5: Arg = 0) =>
     sys(n, a1, a2, a3, a4, a5, 0);
   const calls = {
@@ -263,15 +281,6 @@ export function rawCalls(sys: RawSyscall): Record<string, (...args: never[]) => 
       int(call(nr.wait4, pid, addr(status), options, 0)),
     umount2: (target: Buf, flags: number) => int(call(nr.umount2, addr(target), flags)),
     syscall3: (n: Arg, a: Arg, b: Arg, c: Arg) => sys(Number(n), a, b, c, 0, 0, 0),
-    statvfs: (path: Buf, out: Buf) => {
-      const st = new BigUint64Array(15);
-      const r = int(call(nr.statfs, addr(path), addr(st)));
-      if (r < 0) return r;
-      const flags = st[STATFS_FLAGS_OFFSET / 8]! & ~ST_VALID;
-      const o = out as Uint8Array;
-      new DataView(o.buffer, o.byteOffset).setBigUint64(STATVFS_FLAG_OFFSET, flags, true);
-      return 0;
-    },
   };
   return calls as unknown as Record<string, (...args: never[]) => unknown>;
 }

@@ -3,16 +3,7 @@
 import assert from "node:assert/strict";
 import { RAW_CALL_NAMES, RAW_NUMBERS } from "./raw_calls.ts";
 import { lastErrno, libc, LIBC_SYMBOLS } from "./libc.ts";
-import {
-  close,
-  mountFlagsOf,
-  O,
-  open,
-  pathExists,
-  pipe,
-  readLinkOrNull,
-  socketpair,
-} from "./sys.ts";
+import { close, O, open, pathExists, pipe, readLinkOrNull, socketpair } from "./sys.ts";
 import { cstr } from "./structs.ts";
 import { SYSCALLS_X86_64 } from "../src/container/seccomp/syscalls_x86_64.ts";
 import { SYSCALLS_AARCH64 } from "../src/container/seccomp/syscalls_aarch64.ts";
@@ -65,24 +56,5 @@ Deno.test("raw calls: files, links, pipes and sockets through the raw calls", ()
     assert.equal(libc.getuid(), Deno.uid());
   } finally {
     Deno.removeSync(dir, { recursive: true });
-  }
-});
-
-Deno.test("raw calls: statvfs gives the mount flags libc's statvfs gives", () => {
-  const real = Deno.dlopen("libc.so.6", {
-    statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
-  });
-  try {
-    for (const path of ["/", "/proc", "/sys", "/dev", "/tmp"]) {
-      const want = new Uint8Array(112);
-      const got = new Uint8Array(112);
-      assert.equal(real.symbols.statvfs(cstr(path), want), 0, path);
-      assert.equal(libc.statvfs(cstr(path), got), 0, path);
-      const flag = (b: Uint8Array) => new DataView(b.buffer).getBigUint64(72, true);
-      assert.equal(flag(got), flag(want), path);
-    }
-    assert.ok(typeof mountFlagsOf("/") === "number");
-  } finally {
-    real.close();
   }
 });

@@ -10,11 +10,6 @@ function check<T extends number | bigint>(result: T, syscall: string, path?: str
   return result;
 }
 
-/** Bytes for a path argument, or null for NULL. */
-function pathArg(path: string | null): Uint8Array<ArrayBuffer> | null {
-  return path === null ? null : cstr(path);
-}
-
 // Namespaces and process creation ---------------------------------------------------------
 
 /** clone(2)/unshare(2) namespace flags. */
@@ -341,6 +336,7 @@ export const O = {
   CREAT: 0o100,
   EXCL: 0o200,
   NOCTTY: 0o400,
+  TRUNC: 0o1000,
   NONBLOCK: 0o4000,
   DIRECTORY: 0o200000,
   NOFOLLOW: 0o400000,
@@ -368,17 +364,8 @@ export function dup2(from: number, to: number): void {
   check(libc.dup2(from, to), "dup2");
 }
 
-const F_GETFD = 1;
-const F_SETFD = 2;
-const FD_CLOEXEC = 1;
 const F_GETFL = 3;
 const F_SETFL = 4;
-
-/** Sets or clears FD_CLOEXEC on `fd`. */
-export function setCloseOnExec(fd: number, on: boolean): void {
-  const flags = check(libc.fcntl(fd, F_GETFD, 0), "fcntl");
-  check(libc.fcntl(fd, F_SETFD, on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC), "fcntl");
-}
 
 /** Sets or clears O_NONBLOCK on `fd`. */
 export function setNonBlocking(fd: number, on: boolean): void {
@@ -526,63 +513,12 @@ export const MS = {
   STRICTATIME: 1 << 24,
 } as const;
 
-/** mount(2). */
-export function mount(
-  source: string | null,
-  target: string,
-  fstype: string | null,
-  flags: number,
-  data: string | null = null,
-): void {
-  check(
-    libc.mount(pathArg(source), cstr(target), pathArg(fstype), BigInt(flags), pathArg(data)),
-    "mount",
-    target,
-  );
-}
-
-/** umount2(2). */
-export function umount(target: string, flags = 0): void {
-  check(libc.umount2(cstr(target), flags), "umount2", target);
-}
-
-/** MNT_DETACH for {@link umount}. */
+/** MNT_DETACH for umount2(2): detach now, release when no longer busy. */
 export const MNT_DETACH = 2;
-
-/**
- * The mount flags (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, atime flags) of
- * the mount holding `path`, from statvfs(3). A remount inside a user namespace
- * must keep the ones the kernel locked.
- */
-export function mountFlagsOf(path: string): number {
-  const buf = new Uint8Array(112);
-  check(libc.statvfs(cstr(path), buf), "statvfs", path);
-  const f = Number(new DataView(buf.buffer).getBigUint64(72, true)); // f_flag
-  let flags = 0;
-  if (f & 1) flags |= MS.RDONLY;
-  if (f & 2) flags |= MS.NOSUID;
-  if (f & 4) flags |= MS.NODEV;
-  if (f & 8) flags |= MS.NOEXEC;
-  if (f & 1024) flags |= MS.NOATIME;
-  if (f & 2048) flags |= MS.NODIRATIME;
-  if (f & 4096) flags |= MS.RELATIME;
-  return flags;
-}
-
-/** pivot_root(2). */
-export function pivotRoot(newRoot: string, putOld: string): void {
-  check(libc.pivot_root(cstr(newRoot), cstr(putOld)), "pivot_root", newRoot);
-}
 
 /** chdir(2). */
 export function chdir(path: string): void {
   check(libc.chdir(cstr(path)), "chdir", path);
-}
-
-/** sethostname(2). */
-export function sethostname(name: string): void {
-  const b = new TextEncoder().encode(name);
-  check(libc.sethostname(b, BigInt(b.length)), "sethostname", name);
 }
 
 // Signals ----------------------------------------------------------------------------------------
@@ -645,20 +581,3 @@ export function eventFd(): number {
 export const EAGAIN = 11;
 /** Errno: interrupted by a signal; retry. */
 export const EINTR = 4;
-
-/** keyctl(2)'s number on this machine's architecture. */
-const SYS_KEYCTL = Deno.build.arch === "aarch64" ? 219n : 250n;
-const KEYCTL_JOIN_SESSION_KEYRING = 1n;
-
-/**
- * Joins a new anonymous session keyring (keyctl(KEYCTL_JOIN_SESSION_KEYRING,
- * NULL)), so that the process no longer shares its parent's session keys.
- * Returns false where the kernel has no keyrings (ENOSYS).
- */
-export function joinNewSessionKeyring(): boolean {
-  const r = libc.syscall3(SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, 0n, 0n);
-  if (r >= 0n) return true;
-  const errno = lastErrno();
-  if (errno === 38) return false;
-  throw new SyscallError("keyctl", errno, "KEYCTL_JOIN_SESSION_KEYRING");
-}

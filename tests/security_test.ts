@@ -231,6 +231,30 @@ Deno.test("security: a host file beside a bind mount is unreachable by ../, syml
   }
 });
 
+Deno.test("security: the root's own symbolic links cannot send a mount or a volume onto the host", async () => {
+  const tree = await hostTree();
+  // Both point at the host directory: one absolutely, one by climbing above the root.
+  const links = { abs: `${root}/abs-link`, up: `${root}/up-link` };
+  await Deno.symlink(tree.dir, links.abs);
+  await Deno.symlink(`${"../".repeat(12)}${tree.dir.slice(1)}`, links.up);
+  try {
+    const r = await sh(
+      `echo one > /abs-link/t1/f && echo two > /up-link/t2/f && cat /abs-link/v/inside.txt && ` +
+        `grep -c '^tmpfs ${tree.dir}/t[12] tmpfs' /proc/mounts`,
+      ["--tmpfs", "/abs-link/t1", "--tmpfs", "/up-link/t2", "-v", `${tree.shared}:/abs-link/v`],
+    );
+    assert.equal(r.code, 0, r.stderr);
+    // Inside, both links lead to the same place in the container's root, where the mounts are.
+    assert.deepEqual(r.stdout.trim().split("\n"), ["shared", "2"]);
+    await assertSecretIntact(tree);
+    assert.deepEqual([...Deno.readDirSync(tree.shared)].map((e) => e.name), ["inside.txt"]);
+  } finally {
+    await removeRoot(tree.dir);
+    for (const l of Object.values(links)) await Deno.remove(l);
+    await Deno.remove(`${root}/${tree.dir.split("/")[1]}`, { recursive: true }).catch(() => {});
+  }
+});
+
 Deno.test("security: /proc/1/root is the container's own root and its cwd is /", async () => {
   const marker = `marker-${crypto.randomUUID()}`;
   await Deno.writeTextFile(`${root}/${marker}`, "");

@@ -1,12 +1,13 @@
 // The mount plan: every mount, directory and link a container's root needs, as data, then applied in order.
 //
 // Theory of operation: `planMounts` turns a ContainerSpec into a flat list of
-// steps (pure, unit-tested); `applyMounts` runs them through a syscall seam in
-// the container init, before pivot_root. Targets inside the root are resolved
-// with `resolveInRoot`, which follows the rootfs's own symlinks without ever
-// leaving it, so a rootfs link such as `/data -> /etc` cannot redirect a
-// volume onto a host path. Each step carries the words that name it in an
-// error ("mount /proc"), so a failure reaches the user as one sentence.
+// steps (pure, unit-tested), which init_program.ts writes down as system calls
+// made chrooted into the root, so that the rootfs's own symlinks resolve
+// inside it: a rootfs link such as `/data -> /etc` cannot redirect a volume
+// onto a host path. `resolveInRoot` follows such links the same way in
+// JavaScript, for the rare target whose link leads to a path not made yet.
+// Each step carries the words that name it in an error ("mount /proc"), so a
+// failure reaches the user as one sentence.
 
 import { MS, readLinkOrNull } from "../../ffi/sys.ts";
 import type { ContainerSpec } from "./spec.ts";

@@ -24,16 +24,6 @@ function bringUp(fd: number, name: string): void {
   ioctl(fd, SIOCSIFFLAGS, req, name);
 }
 
-/** Brings the loopback interface up. */
-export function loopbackUp(): void {
-  const fd = socket(SOCK.AF_INET, SOCK.DGRAM);
-  try {
-    bringUp(fd, "lo");
-  } finally {
-    close(fd);
-  }
-}
-
 /** The netmask for a prefix length, as a uint32. */
 export function prefixToMask(prefix: number): number {
   return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;

@@ -19,6 +19,7 @@ import { ifreq } from "../../../ffi/structs.ts";
 import { formatIdMap } from "../idmap.ts";
 import type { ContainerSpec } from "../spec.ts";
 import { containerInit, type Stdio } from "./init.ts";
+import type { InitPrograms } from "./init_program.ts";
 import { reportFailure, step } from "./steps.ts";
 import { receive, send } from "./messages.ts";
 
@@ -50,12 +51,14 @@ function crashOnceForTests(): void {
 }
 
 /**
- * Runs the intermediate child; never returns. `sock` is the control channel,
+ * Runs the intermediate child; never returns. `programs` are INIT's process's, prepared
+ * before fork (init_program.ts); `sock` is the control channel,
  * `initSock` the channel handed to INIT's process, `hostPid` the host side's
  * pid (to check that the death signal was armed in time).
  */
 export function runChild(
   spec: ContainerSpec,
+  programs: InitPrograms,
   sock: number,
   initSock: number,
   stdio: Stdio,
@@ -101,7 +104,7 @@ export function runChild(
     const pid = step("fork the container's pid 1", () => fork());
     if (pid === 0) {
       close(sock);
-      containerInit(spec, initSock, stdio);
+      containerInit(spec, programs, initSock);
     }
     close(initSock);
     for (const fd of stdio) if (fd > 2) close(fd);

@@ -28,6 +28,7 @@ import { prepareMapHelpers, writeMapsWithHelpers } from "../idmap.ts";
 import { isSingleThreaded, NotSingleThreadedError } from "../single_thread.ts";
 import type { ContainerSpec } from "../spec.ts";
 import { runChild } from "./child.ts";
+import { prepareContainerInit } from "./init.ts";
 import { decodeMessage, type Message, send, type StepFailed } from "./messages.ts";
 import { explainFailure } from "./explain.ts";
 
@@ -164,6 +165,8 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
   const [initHost, initChild] = socketpair(SOCK.SEQPACKET);
   const stdio = prepareStdio(options);
   const hostPid = getpid();
+  // Everything INIT's process does is written down now: after fork, it only runs it.
+  const programs = prepareContainerInit(spec, initChild, stdio.childFds);
   let childPid: number;
   mark("fork");
   try {
@@ -177,7 +180,7 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
     close(ctlHost);
     close(initHost);
     for (const fd of stdio.hostEnds) if (fd !== null) close(fd);
-    runChild(spec, ctlChild, initChild, stdio.childFds, hostPid);
+    runChild(spec, programs, ctlChild, initChild, stdio.childFds, hostPid);
   }
   close(ctlChild);
   close(initChild);

@@ -1,265 +1,181 @@
-// The container init: pid 1 of the new pid namespace, synchronous only, from mounts to execve of INIT.
+// The container init: pid 1 of the new pid namespace, from mounts to execve of INIT, as syscall programs prepared before fork.
 //
 // Theory of operation: this runs in a process forked from the host side after
 // the namespaces exist and the id maps are written. There is no event loop
 // here (the threads that would run it did not survive fork), so every call is
-// synchronous. The setup is a plain checklist, top to bottom: root and mounts,
-// pivot_root, read-only root, hostname, network, terminal or stdio, working
-// directory, user, capabilities, no_new_privs and seccomp, then execve. Each
-// step either succeeds or is reported to the host side as one StepFailed
-// message (step, syscall, errno, path), after which the process exits with
-// 125 (setup), 126 (INIT cannot be executed) or 127 (INIT not found).
+// synchronous, and JavaScript is dear (see program.ts): the checklist (root
+// and mounts, pivot_root, read-only root, hostname, network, terminal or
+// stdio, working directory, capabilities, user, no_new_privs, seccomp) was
+// written down by the host side as two programs (init_program.ts), which run
+// here; then INIT is executed. Each step either succeeds or is reported to the
+// host side as one StepFailed message (step, syscall, errno, path), after
+// which the process exits with 125 (setup), 126 (INIT cannot be executed) or
+// 127 (INIT not found).
 
 import { SyscallError } from "../../../ffi/errno.ts";
 import {
-  chdir,
   close,
-  dup2,
-  execve,
   exitNow,
   fork,
-  installSeccomp,
-  joinNewSessionKeyring,
   kill,
-  MNT_DETACH,
-  mount,
-  mountFlagsOf,
-  MS,
   O,
   open,
   pathExists,
-  pivotRoot,
-  PR,
-  prctl,
   read,
-  resetSignals,
-  setCloseOnExec,
-  sethostname,
-  setsid,
   signalFd,
-  umount,
   waitpid,
   writeAll,
 } from "../../../ffi/sys.ts";
-import { configureInterface, configureInterface6, loopbackUp } from "../netconfig.ts";
-import { type MountStep, planMounts, resolveInRoot } from "../mounts.ts";
+import { lastErrno, libc } from "../../../ffi/libc.ts";
+import { configureInterface, configureInterface6 } from "../netconfig.ts";
 import type { ContainerSpec } from "../spec.ts";
 import { send } from "./messages.ts";
 import { setProcessTitle } from "./title.ts";
 import { attachContainerTerminal } from "./terminal.ts";
 import { reportFailure, step, StepError } from "./steps.ts";
-import { dropBoundingSet, findInPath, setCapabilities, switchUser } from "./identity.ts";
+import { type InitPrograms, prepareInit } from "./init_program.ts";
+import { failureError, runProgram, type SyscallProgram } from "./program.ts";
+import { type RawSyscall, SYSCALL_NUMBERS } from "../../../ffi/raw_calls.ts";
 
 /** Descriptors the init dup2s onto 0, 1 and 2 when there is no terminal. */
 export type Stdio = readonly [number, number, number];
 
-const SIGKILL = 9;
 const SIGCHLD = 17;
 const FORWARDED_SIGNALS = [1, 2, 3, 10, 12, 15, 28] as const; // HUP INT QUIT USR1 USR2 TERM WINCH
 
-/** Runs the init checklist and execs INIT; never returns. */
-export function containerInit(spec: ContainerSpec, sock: number, stdio: Stdio): never {
+/**
+ * Writes the init's programs for `spec` (in the host process, before fork): `sock` is INIT's
+ * channel to the host side, `stdio` the descriptors its standard streams come from.
+ */
+export function prepareContainerInit(
+  spec: ContainerSpec,
+  sock: number,
+  stdio: Stdio,
+): InitPrograms {
+  const n = spec.network;
+  return prepareInit(spec, {
+    stdio,
+    setgroupsDenied: !spec.idMapping.helpers || hostSetgroupsDenied(),
+    lastCapability: lastCapability(),
+  }, {
+    configureNetwork: () => {
+      step(
+        "configure eth0",
+        () => configureInterface("eth0", n.address, n.prefixLength, n.gateway, n.mtu),
+      );
+      step("configure IPv6 on eth0", () => configureInterface6("eth0", n.mtu));
+    },
+    attachTerminal: () =>
+      step("attach the terminal", () => attachContainerTerminal(sock, spec.windowSize)),
+    waitAtGate: (gateFd) =>
+      step("wait at the start gate", () => {
+        send(sock, { t: "gated" });
+        const fd = open(`/proc/self/fd/${gateFd}`, O.WRONLY | O.CLOEXEC);
+        writeAll(fd, new Uint8Array([0]));
+        close(fd);
+        close(gateFd);
+      }),
+  });
+}
+
+/** Whether this process's user namespace denies setgroups(2), which a child namespace inherits. */
+function hostSetgroupsDenied(): boolean {
   try {
-    setupAndExec(spec, sock, stdio);
+    return Deno.readTextFileSync("/proc/self/setgroups").trim() === "deny";
+  } catch {
+    return false;
+  }
+}
+
+/** The kernel's highest capability number (63 when it cannot be read: the rest fail harmlessly). */
+function lastCapability(): number {
+  try {
+    const n = Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap").trim());
+    return Number.isInteger(n) && n >= 0 && n < 64 ? n : 63;
+  } catch {
+    return 63;
+  }
+}
+
+/** Runs the init's programs and execs INIT; never returns. */
+export function containerInit(
+  spec: ContainerSpec,
+  programs: InitPrograms,
+  sock: number,
+): never {
+  try {
+    run(programs.setup);
+    if (spec.init) runReaper(programs, sock);
+    finishAndExec(programs);
   } catch (e) {
     reportFailure(sock, e);
   }
   exitNow(125);
 }
 
-function setupAndExec(spec: ContainerSpec, sock: number, stdio: Stdio): never {
-  step("set the parent death signal", () => prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL)));
-  const gate = spec.startGate;
-  const gateFd = gate === null
-    ? -1
-    : step(`open the start gate ${gate}`, () => open(gate, O.PATH | O.CLOEXEC));
-  setupRoot(spec);
-  if (spec.hostname !== "") step("set the hostname", () => sethostname(spec.hostname));
-  // The user's session keyring must not be reachable from the container (runc and crun do the same).
-  step("join a fresh session keyring", () => joinNewSessionKeyring());
-  step("bring up lo", () => loopbackUp());
-  if (spec.network.mode === "tap") {
-    const n = spec.network;
-    step(
-      "configure eth0",
-      () => configureInterface("eth0", n.address, n.prefixLength, n.gateway, n.mtu),
+/** Runs a program; a failed call becomes the StepError its step names. */
+function run(program: SyscallProgram): void {
+  const failure = runProgram(program);
+  if (failure !== null) {
+    throw new StepError(failure.meta.step, failureError(failure), failure.meta.exitCode);
+  }
+}
+
+/** The last steps, in the process that becomes INIT, then execve along INIT's candidates. */
+function finishAndExec(programs: InitPrograms): never {
+  run(programs.finish);
+  const execve = SYSCALL_NUMBERS.execve;
+  const argv = addressOf(programs.argv);
+  const envp = addressOf(programs.envp);
+  // As execvp: a candidate that is missing is passed over, one that may not be run is
+  // remembered in case nothing else is found.
+  let denied: string | null = null;
+  for (let i = 0; i < programs.candidates.length; i++) {
+    (libc.syscall6 as unknown as RawSyscall)(
+      execve,
+      addressOf(programs.candidatePointers[i]!),
+      argv,
+      envp,
+      0,
+      0,
+      0,
     );
-    step("configure IPv6 on eth0", () => configureInterface6("eth0", n.mtu));
-  }
-  const resolved = resolveExecutable(spec);
-  if (spec.init) {
-    runReaper(spec, sock, stdio, resolved, gateFd);
-  }
-  finishAndExec(spec, sock, stdio, resolved, gateFd);
-}
-
-/** Mounts everything, pivots into the root and detaches the host's mounts. */
-function setupRoot(spec: ContainerSpec): void {
-  const root = spec.root;
-  step("make the host's mounts private", () => mount(null, "/", null, MS.REC | MS.PRIVATE));
-  const overlay = spec.rootOverlay;
-  if (overlay !== null) {
-    const data = `lowerdir=${
-      overlay.lower.join(":")
-    },upperdir=${overlay.upper},workdir=${overlay.work},userxattr`;
-    step("mount the image's overlay root", () => mount("overlay", root, "overlay", 0, data));
-  }
-  step(`bind the root ${root}`, () => mount(root, root, null, MS.BIND | MS.REC));
-  for (const s of planMounts(spec)) applyStep(root, s);
-  step("pivot_root", () => {
-    chdir(root);
-    pivotRoot(".", ".");
-    umount(".", MNT_DETACH);
-    chdir("/");
-  });
-  if (spec.readOnly) step("make the root read-only", () => remountReadOnly("/"));
-  step("remove the staged /etc files", () => {
-    try {
-      Deno.removeSync("/dev/.paranoid-etc", { recursive: true });
-    } catch {
-      // nothing was staged
+    const errno = lastErrno();
+    const path = programs.candidates[i]!;
+    const last = programs.candidates.length === 1;
+    if (errno === 13 /* EACCES */ && !last) {
+      denied ??= path;
+      continue;
     }
-  });
-}
-
-function ensureTarget(path: string, kind: "dir" | "file"): void {
-  if (pathExists(path)) return;
-  if (kind === "dir") {
-    Deno.mkdirSync(path, { recursive: true });
-  } else {
-    Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")) || "/", { recursive: true });
-    Deno.writeFileSync(path, new Uint8Array(), { mode: 0o644 });
+    if ((errno === 2 /* ENOENT */ || errno === 20 /* ENOTDIR */) && !last) continue;
+    if (errno === 2 && (!last || !pathExists(path))) break;
+    throw new StepError(
+      `execute INIT ${path}`,
+      new SyscallError("execve", errno, path),
+      errno === 2 ? 127 : 126,
+    );
   }
-}
-
-function remountReadOnly(target: string): void {
-  const flags = mountFlagsOf(target);
-  mount(null, target, null, MS.BIND | MS.REMOUNT | MS.RDONLY | flags);
-}
-
-function applyStep(root: string, s: MountStep): void {
-  const run = () => {
-    switch (s.op) {
-      case "mount": {
-        const target = resolveInRoot(root, s.target);
-        ensureTarget(target, s.targetKind);
-        const source = s.source === null || s.sourceIsHost || s.fstype !== null
-          ? s.source
-          : resolveInRoot(root, s.source);
-        mount(source, target, s.fstype, s.flags, s.data);
-        return;
-      }
-      case "remount-readonly":
-        remountReadOnly(resolveInRoot(root, s.target));
-        return;
-      case "symlink":
-        Deno.symlinkSync(s.target, resolveInRoot(root, s.path));
-        return;
-      case "write": {
-        const path = resolveInRoot(root, s.path);
-        Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-        Deno.writeTextFileSync(path, s.content);
-        return;
-      }
-    }
-  };
-  if (s.op !== "symlink" && s.op !== "write" && s.optional) {
-    try {
-      run();
-    } catch {
-      // optional: the feature is skipped
-    }
-    return;
+  if (denied !== null) {
+    throw new StepError(`execute INIT ${denied}`, new SyscallError("execve", 13, denied), 126);
   }
-  step(s.step, run);
+  throw new StepError("find INIT", new SyscallError("execve", 2, programs.name), 127);
 }
 
-/** Finds INIT inside the new root: as given when it holds a slash, else along PATH. */
-function resolveExecutable(spec: ContainerSpec): string {
-  const name = spec.argv[0] ?? "";
-  const found = findInPath(name, spec.env);
-  if (found === null) throw new StepError("find INIT", new SyscallError("execve", 2, name), 127);
-  return found;
-}
-
-function attachStdio(stdio: Stdio): void {
-  setsid();
-  stdio.forEach((fd, i) => {
-    if (fd !== i) dup2(fd, i);
-  });
-}
-
-/** The last steps, in the process that becomes INIT. */
-function finishAndExec(
-  spec: ContainerSpec,
-  sock: number,
-  stdio: Stdio,
-  path: string,
-  gateFd: number,
-): never {
-  if (spec.tty) {
-    step("attach the terminal", () => attachContainerTerminal(sock, spec.windowSize));
-  } else step("attach stdin, stdout and stderr", () => attachStdio(stdio));
-  step("close inherited descriptors", () => closeInherited([sock, gateFd]));
-  step(`change directory to ${spec.cwd}`, () => chdir(spec.cwd));
-  // Without no_new_privs the kernel wants CAP_SYS_ADMIN to install a filter: install it
-  // while INIT's process still has it, before capabilities and user change (as runc does).
-  const early = spec.seccomp !== null && !spec.noNewPrivileges;
-  if (early) step("install the seccomp filter", () => installSeccomp(spec.seccomp!));
-  step("limit the capability bounding set", () => dropBoundingSet(spec.capabilities));
-  step(`switch to user ${spec.uid}:${spec.gid}`, () => switchUser(spec.uid, spec.gid, spec.groups));
-  step("set capabilities", () => setCapabilities(spec.uid, spec.capabilities, spec.capabilitySets));
-  if (spec.noNewPrivileges) step("set no_new_privs", () => prctl(PR.SET_NO_NEW_PRIVS, 1n));
-  step("set the parent death signal", () => prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL)));
-  // Default dispositions before the gate: a created container dies of SIGTERM like any process.
-  resetSignals();
-  if (gateFd >= 0) {
-    step("wait at the start gate", () => {
-      send(sock, { t: "gated" });
-      const fd = open(`/proc/self/fd/${gateFd}`, O.WRONLY | O.CLOEXEC);
-      writeAll(fd, new Uint8Array([0]));
-      close(fd);
-      close(gateFd);
-    });
-  }
-  if (spec.seccomp && !early) {
-    step("install the seccomp filter", () => installSeccomp(spec.seccomp!));
-  }
-  try {
-    execve(path, spec.argv, spec.env);
-  } catch (e) {
-    const errno = e instanceof SyscallError ? e.errno : 0;
-    if (errno === 2 && !pathExists(path)) throw new StepError("find INIT", e, 127);
-    throw new StepError(`execute INIT ${path}`, e, errno === 2 ? 127 : 126);
-  }
-}
-
-/** Closes every descriptor above 2 but those kept (the message socket first, which closes itself on exec). */
-function closeInherited(keep: readonly number[]): void {
-  const fds = [...Deno.readDirSync("/proc/self/fd")].map((e) => Number(e.name));
-  for (const fd of fds) {
-    if (fd > 2 && !keep.includes(fd)) close(fd);
-  }
-  setCloseOnExec(keep[0]!, true);
+function addressOf(b: Uint8Array): number {
+  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b as Uint8Array<ArrayBuffer>)));
 }
 
 /**
  * `--init`: stay as pid 1, run INIT as pid 2, forward signals to it, reap
  * every orphan, and exit with INIT's status (128+N when it died of signal N).
  */
-function runReaper(
-  spec: ContainerSpec,
-  sock: number,
-  stdio: Stdio,
-  path: string,
-  gateFd: number,
-): never {
+function runReaper(programs: InitPrograms, sock: number): never {
   const sfd = step("block signals for the reaper", () => signalFd([SIGCHLD, ...FORWARDED_SIGNALS]));
   const child = step("fork INIT", () => fork());
   if (child === 0) {
     close(sfd);
     try {
-      finishAndExec(spec, sock, stdio, path, gateFd);
+      finishAndExec(programs);
     } catch (e) {
       reportFailure(sock, e);
     }
