@@ -124,6 +124,7 @@ export const RAW_NUMBERS = {
     move_mount: 429,
     mount_setattr: 442,
     keyctl: 250,
+    clone: 56,
   },
   aarch64: {
     close: 57,
@@ -179,6 +180,7 @@ export const RAW_NUMBERS = {
     move_mount: 429,
     mount_setattr: 442,
     keyctl: 219,
+    clone: 220,
   },
 } as const;
 

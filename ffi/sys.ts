@@ -2,6 +2,7 @@
 
 import { SyscallError } from "./errno.ts";
 import { bindLibc, EARLY_CHILD_SYMBOLS, lastErrno, LATE_CHILD_SYMBOLS, libc } from "./libc.ts";
+import { SYSCALL_NUMBERS } from "./raw_calls.ts";
 import { addressOf, cstr, cstrArray, MessageHeader } from "./structs.ts";
 
 /** Throws a SyscallError for `syscall` when `result` is negative; returns the result otherwise. */
@@ -24,6 +25,8 @@ export const CLONE = {
 } as const;
 
 const MADV_DOFORK = 11;
+/** The signal a clone(2)d child sends its parent when it ends, as fork(2)'s do. */
+const SIGCHLD = 17;
 
 /** The user address space that fork() clears MADV_DONTFORK in, as [start, length] pieces. */
 let forkRanges: [bigint, bigint][] | null = null;
@@ -67,21 +70,31 @@ function userRangesForFork(): [bigint, bigint][] {
  * child binds LATE_CHILD_SYMBOLS itself, as the container's child does while newuidmap runs,
  * before it forks INIT's process). V8 must be single-threaded;
  * see src/container/single_thread.ts. The child may make only synchronous calls.
+ *
+ * With `namespaces` (CLONE_NEW* flags), the child is born in new namespaces: clone(2) itself,
+ * as a system call, since glibc's fork takes no flags. Such a child skips glibc's fork
+ * bookkeeping (its cached thread id is its parent's), so it must keep to system calls and
+ * code compiled before the fork until it executes a program.
  */
-export function fork(options: { childBindsLate?: boolean } = {}): number {
+export function fork(options: { childBindsLate?: boolean; namespaces?: number } = {}): number {
   bindLibc(EARLY_CHILD_SYMBOLS);
   // A caller whose child waits anyway (for its id maps) lets it bind the rest meanwhile.
   if (!options.childBindsLate) bindLibc(LATE_CHILD_SYMBOLS);
   const ranges = forkRanges ??= userRangesForFork();
   const madvise = libc.madvise;
   const forkNow = libc.fork;
+  const syscall = libc.syscall6;
+  const clone = options.namespaces === undefined ? 0n : BigInt(
+    SYSCALL_NUMBERS.clone,
+  );
+  const flags = BigInt((options.namespaces ?? 0) | SIGCHLD);
   // From here to fork(2), nothing may allocate: an allocation can start a garbage collection,
   // which maps fresh V8 pages DONTFORK, and a child touching one dies of SIGSEGV. So an indexed
   // loop (an iterator is an allocation) over lengths computed once (a BigInt subtraction is
-  // one too).
+  // one too), and the clone arguments made above.
   for (let i = 0; i < ranges.length; i++) madvise(ranges[i]![0], ranges[i]![1], MADV_DOFORK);
-  const pid = forkNow();
-  return pid < 0 ? check(pid, "fork") : pid;
+  const pid = clone === 0n ? forkNow() : Number(syscall(clone, flags, 0n, 0n, 0n, 0n, 0n));
+  return pid < 0 ? check(pid, options.namespaces === undefined ? "fork" : "clone") : pid;
 }
 
 /** unshare(2). */

@@ -399,7 +399,9 @@ Deno.test("container: nothing outlives the container when paranoid is killed", a
       "--",
       "sh",
       "-c",
-      `sleep 1000 & echo ready; exec sleep 999 ${marker}`,
+      // Two processes carry the marker: pid 1 and one in the background, each a shell that
+      // waits for its sleep (a marker among sleep's own arguments would be an invalid number).
+      `sh -c 'sleep 1000; : ${marker}' & echo ready; exec sh -c 'sleep 999; : ${marker}'`,
     ],
     stdout: "piped",
     stderr: "piped",
@@ -415,7 +417,8 @@ Deno.test("container: nothing outlives the container when paranoid is killed", a
     }
     out += new TextDecoder().decode(value);
   }
-  await eventually(() => processesWith(marker).length > 0, "the container to start");
+  // The host side's own command line carries the marker too: wait for all three.
+  await eventually(() => processesWith(marker).length >= 3, "the container to start");
   child.kill("SIGKILL");
   await child.status;
   await reader.cancel();

@@ -157,6 +157,12 @@ export function detectIdMapping(uid: number, gid: number): DetectedMapping {
   return { mapping, warning };
 }
 
+/** The maps a child writes itself (as text for /proc/self/uid_map and gid_map), or null when the helpers write them. */
+export function ownMaps(mapping: IdMapping): { uidMap: string; gidMap: string } | null {
+  if (mapping.helpers) return null;
+  return { uidMap: formatIdMap(mapping.uids), gidMap: formatIdMap(mapping.gids) };
+}
+
 /** The path of newuidmap or newgidmap (looked up once). */
 function helperPath(tool: string): string {
   return findHostExecutable(tool) ?? tool;

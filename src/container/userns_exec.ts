@@ -27,7 +27,13 @@ import {
   unshare,
   waitpidAsync,
 } from "../../ffi/sys.ts";
-import { detectIdMapping, findHostExecutable, formatIdMap, writeMapsWithHelpers } from "./idmap.ts";
+import {
+  detectIdMapping,
+  findHostExecutable,
+  formatIdMap,
+  ownMaps,
+  writeMapsWithHelpers,
+} from "./idmap.ts";
 import { isSingleThreaded, NotSingleThreadedError } from "./single_thread.ts";
 import { receive, send } from "./process/messages.ts";
 
@@ -136,10 +142,11 @@ export async function runInUserNamespace(
       send(childSock, { t: "unshared" });
       const reply = receive(childSock);
       if (reply === null || reply.message.t !== "maps") exitNow(125);
-      if (reply.message.writeOwn) {
+      const own = reply.message.own;
+      if (own !== null) {
         Deno.writeTextFileSync("/proc/self/setgroups", "deny");
-        Deno.writeTextFileSync("/proc/self/uid_map", formatIdMap(mapping.uids));
-        Deno.writeTextFileSync("/proc/self/gid_map", formatIdMap(mapping.gids));
+        Deno.writeTextFileSync("/proc/self/uid_map", own.uidMap);
+        Deno.writeTextFileSync("/proc/self/gid_map", own.gidMap);
       }
       closeFrom(3);
       resetSignals();
@@ -156,7 +163,7 @@ export async function runInUserNamespace(
   if (got.length > 0) {
     try {
       if (mapping.helpers) await writeMapsWithHelpers(pid, mapping);
-      send(hostSock, { t: "maps", writeOwn: !mapping.helpers });
+      send(hostSock, { t: "maps", own: ownMaps(mapping), tap: false });
     } catch (e) {
       close(hostSock);
       await status;

@@ -1,30 +1,14 @@
-// The forked child: creates the namespaces, waits for the id maps, makes the TAP, forks INIT's process and waits.
+// The forked child: born pid 1 in the container's new namespaces, it waits for its id maps, makes the TAP and runs the init.
 
-import {
-  CLONE,
-  close,
-  exitNow,
-  fork,
-  getppid,
-  ioctl,
-  O,
-  open,
-  PR,
-  prctl,
-  unshare,
-  waitpid,
-} from "../../../ffi/sys.ts";
-import { bindLibc, LATE_CHILD_SYMBOLS, libc } from "../../../ffi/libc.ts";
+import { close, exitNow, ioctl, O, open, PR, prctl } from "../../../ffi/sys.ts";
+import { libc } from "../../../ffi/libc.ts";
 import { ifreq } from "../../../ffi/structs.ts";
-import { formatIdMap } from "../idmap.ts";
-import type { ContainerSpec } from "../spec.ts";
-import { containerInit, type Stdio } from "./init.ts";
+import { containerInit } from "./init.ts";
 import type { InitPrograms } from "./init_program.ts";
 import { reportFailure, step } from "./steps.ts";
 import { receive, send } from "./messages.ts";
 
 const SIGKILL = 9;
-const IGNORED_SIGNALS = [1, 2, 3, 13, 15, 10, 12, 20, 21, 22, 28] as const;
 const TUNSETIFF = 0x400454ca;
 const IFF_TAP = 0x0002;
 const IFF_NO_PI = 0x1000;
@@ -44,75 +28,50 @@ function crashOnceForTests(): void {
   } catch {
     return; // crashed once already
   }
-  // Deno's own SIGSEGV handler (for WebAssembly traps) returns from a signal that no fault
-  // raised, and the process would go on: the default action first.
+  // A real fault: pid 1 of a namespace never gets a signal it has no handler for from inside,
+  // and Deno's own SIGSEGV handler (for WebAssembly traps) must not take this one.
   libc.signal(11, 0n /* SIG_DFL */);
-  libc.kill(libc.getpid(), 11);
+  new Deno.UnsafePointerView(Deno.UnsafePointer.create(8n)!).getInt32();
 }
 
 /**
- * Runs the intermediate child; never returns. `programs` are INIT's process's, prepared
- * before fork (init_program.ts); `sock` is the control channel,
- * `initSock` the channel handed to INIT's process, `hostPid` the host side's
- * pid (to check that the death signal was armed in time).
+ * Runs the child, pid 1 of the container; never returns. `programs` are its init's, written
+ * by the host side before fork; `sock` is its channel to the host side (closed on exec, so
+ * end of file there means INIT was executed).
  */
-export function runChild(
-  spec: ContainerSpec,
-  programs: InitPrograms,
-  sock: number,
-  initSock: number,
-  stdio: Stdio,
-  hostPid: number,
-): never {
+export function runChild(programs: InitPrograms, sock: number): never {
   try {
     prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL));
-    if (getppid() !== hostPid) exitNow(125); // the host side died before the death signal was armed
-    for (const sig of IGNORED_SIGNALS) libc.signal(sig, 1n /* SIG_IGN */);
     crashOnceForTests();
-    step("create the namespaces", () =>
-      unshare(
-        CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWNET |
-          CLONE.NEWCGROUP,
-      ));
-    send(sock, { t: "unshared" });
-    // While the host side writes the maps, bind what the rest of the way needs.
-    bindLibc(LATE_CHILD_SYMBOLS);
+    // The host side writes the maps (or says to write them here), then says go. Had it died
+    // before the death signal was armed, its end of the channel is closed: end of file here.
     const reply = receive(sock);
     if (reply === null || reply.message.t !== "maps") exitNow(125); // the host side gave up
-    if (reply.message.writeOwn) {
+    const { own, tap } = reply.message;
+    if (own !== null) {
       step(
         "write /proc/self/setgroups",
         () => Deno.writeTextFileSync("/proc/self/setgroups", "deny"),
       );
       step(
         "write /proc/self/uid_map",
-        () => Deno.writeTextFileSync("/proc/self/uid_map", formatIdMap(spec.idMapping.uids)),
+        () => Deno.writeTextFileSync("/proc/self/uid_map", own.uidMap),
       );
       step(
         "write /proc/self/gid_map",
-        () => Deno.writeTextFileSync("/proc/self/gid_map", formatIdMap(spec.idMapping.gids)),
+        () => Deno.writeTextFileSync("/proc/self/gid_map", own.gidMap),
       );
     }
-    if (spec.network.mode === "tap") {
-      const tap = step("open /dev/net/tun", () => open("/dev/net/tun", O.RDWR | O.CLOEXEC));
+    if (tap) {
+      const fd = step("open /dev/net/tun", () => open("/dev/net/tun", O.RDWR | O.CLOEXEC));
       const req = ifreq("eth0");
       new DataView(req.buffer).setUint16(16, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, true);
-      step("create the TAP device eth0", () => ioctl(tap, TUNSETIFF, req, "/dev/net/tun"));
-      send(sock, { t: "tap" }, [tap]);
-      close(tap);
+      step("create the TAP device eth0", () => ioctl(fd, TUNSETIFF, req, "/dev/net/tun"));
+      send(sock, { t: "tap" }, [fd]);
+      close(fd);
     }
-    const pid = step("fork the container's pid 1", () => fork());
-    if (pid === 0) {
-      close(sock);
-      containerInit(spec, programs, initSock);
-    }
-    close(initSock);
-    for (const fd of stdio) if (fd > 2) close(fd);
-    send(sock, { t: "started", pid });
-    const { status } = waitpid(pid);
-    send(sock, { t: "exited", code: status.code, signal: status.signal });
-    exitNow(0);
   } catch (e) {
     reportFailure(sock, e);
   }
+  containerInit(programs, sock);
 }

@@ -1,19 +1,21 @@
-// The host side of a container start: fork the child, write the id maps, collect the TAP and pty, report failures.
+// The host side of a container start: fork the child into its namespaces, write the id maps, collect the TAP and pty, report failures.
 //
-// Theory of operation: two SOCK_SEQPACKET pairs join the host side to the
-// children. The control channel stays with the intermediate child for the
-// container's life (unshared, maps, tap, started, exited). The init channel
-// belongs to the process that becomes INIT; its end is close-on-exec, so end
-// of file on it means INIT was executed, and a StepFailed message before that
-// means the setup failed at the step it names. Nothing is left behind on
-// failure: the children die with the pid namespace, and the mount, network and
-// user namespaces die with them.
+// Theory of operation: the child is born pid 1 of the container, in new user,
+// mount, pid, UTS, IPC, network and cgroup namespaces (one clone(2)), with its
+// init's work already written down as syscall programs (init_program.ts). One
+// SOCK_SEQPACKET pair joins it to the host side: the host side says "maps"
+// once the id maps are written, the child sends the TAP and the pty over it,
+// and its end is close-on-exec, so end of file there means INIT was executed,
+// and a StepFailed message before that means the setup failed at the step it
+// names. The child is the host side's own child: its exit status is INIT's.
+// Nothing is left behind on failure: the child dies with the host side (its
+// death signal), and the namespaces die with it.
 
 import { SyscallError } from "../../../ffi/errno.ts";
 import {
+  CLONE,
   close,
   fork,
-  getpid,
   kill,
   O,
   open,
@@ -24,7 +26,7 @@ import {
   waitpidAsync,
   type WaitStatus,
 } from "../../../ffi/sys.ts";
-import { prepareMapHelpers, writeMapsWithHelpers } from "../idmap.ts";
+import { ownMaps, prepareMapHelpers, writeMapsWithHelpers } from "../idmap.ts";
 import { isSingleThreaded, NotSingleThreadedError } from "../single_thread.ts";
 import type { ContainerSpec } from "../spec.ts";
 import { runChild } from "./child.ts";
@@ -159,103 +161,101 @@ class ChildCrashed extends ContainerStartError {}
 
 const CRASH_SIGNALS = new Set([7, /* SIGBUS */ 11 /* SIGSEGV */]);
 
+/** The namespaces a container's child is born in. */
+const NAMESPACES = CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWUTS | CLONE.NEWIPC |
+  CLONE.NEWNET | CLONE.NEWCGROUP;
+
 async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<RunningContainer> {
   if (!isSingleThreaded()) throw new NotSingleThreadedError();
-  const [ctlHost, ctlChild] = socketpair(SOCK.SEQPACKET);
-  const [initHost, initChild] = socketpair(SOCK.SEQPACKET);
+  const [host, child] = socketpair(SOCK.SEQPACKET);
   const stdio = prepareStdio(options);
-  const hostPid = getpid();
-  // Everything INIT's process does is written down now: after fork, it only runs it.
-  const programs = prepareContainerInit(spec, initChild, stdio.childFds);
-  let childPid: number;
-  mark("fork");
-  try {
-    childPid = fork({ childBindsLate: true });
-  } catch (e) {
-    for (const fd of [ctlHost, ctlChild, initHost, initChild, ...stdio.toClose]) close(fd);
+  const closeStdio = () => {
+    for (const fd of stdio.toClose) close(fd);
     for (const fd of stdio.hostEnds) if (fd !== null) close(fd);
+  };
+  // Everything the child does is written down now: after fork, it only runs it.
+  let programs;
+  try {
+    programs = prepareContainerInit(spec, child, stdio.childFds);
+    mark("programs written");
+    if (spec.idMapping.helpers) prepareMapHelpers();
+  } catch (e) {
+    close(host);
+    close(child);
+    closeStdio();
     throw e;
   }
-  if (childPid === 0) {
-    close(ctlHost);
-    close(initHost);
-    for (const fd of stdio.hostEnds) if (fd !== null) close(fd);
-    runChild(spec, programs, ctlChild, initChild, stdio.childFds, hostPid);
+  mark("fork");
+  let pid: number;
+  try {
+    pid = fork({ namespaces: NAMESPACES });
+  } catch (e) {
+    close(host);
+    close(child);
+    closeStdio();
+    const errno = e instanceof SyscallError ? e.errno : 0;
+    throw new ContainerStartError(
+      { t: "error", step: "create the namespaces", syscall: "clone", errno, path: null },
+      125,
+    );
   }
-  close(ctlChild);
-  close(initChild);
+  if (pid === 0) {
+    close(host);
+    for (const fd of stdio.hostEnds) if (fd !== null) close(fd);
+    runChild(programs, child);
+  }
+  close(child);
   for (const fd of stdio.toClose) close(fd);
+  mark("namespaces created");
 
-  // While the child creates its namespaces, get ready to write its maps.
-  if (spec.idMapping.helpers) prepareMapHelpers();
-  const ctl = new Channel(ctlHost);
-  const init = new Channel(initHost);
-  const reaped = waitpidAsync(childPid);
+  const channel = new Channel(host);
+  const reaped = waitpidAsync(pid);
   let tapFd: number | null = null;
   let ptyFd: number | null = null;
-  let initPid = 0;
-  let exit: WaitStatus | null = null;
   let failure: StepFailed | null = null;
-
   const closeAll = () => {
     if (tapFd !== null) close(tapFd);
     if (ptyFd !== null) close(ptyFd);
     for (const fd of stdio.hostEnds) if (fd !== null) close(fd);
   };
 
-  // The control channel until INIT's process exists.
+  try {
+    options.onForked?.(pid);
+    if (spec.idMapping.helpers) await writeMapsWithHelpers(pid, spec.idMapping);
+    send(host, { t: "maps", own: ownMaps(spec.idMapping), tap: spec.network.mode === "tap" });
+    mark("id maps written");
+  } catch (e) {
+    kill(pid, 9);
+    const died = await reaped;
+    channel.close();
+    closeAll();
+    const f: StepFailed = {
+      t: "error",
+      step: "write the id maps",
+      syscall: (e as Error).message,
+      errno: 0,
+      path: null,
+    };
+    // A child that crashed meanwhile fails its maps too: that is the crash, not the maps.
+    if (CRASH_SIGNALS.has(died.signal ?? 0)) throw new ChildCrashed(f, 125);
+    throw new ContainerStartError(f, 125);
+  }
+
+  // The channel until INIT is executed ("exec", then end of file), waits at its start gate, or
+  // a step fails. End of file without "exec" is a child that died before.
+  let gated = false;
+  let executing = false;
   for (;;) {
-    const got = await ctl.next();
+    const got = await channel.next();
     if (got === null) break;
     const m = got.message;
-    if (m.t === "unshared") {
-      mark("namespaces created");
-      try {
-        options.onForked?.(childPid);
-        if (spec.idMapping.helpers) await writeMapsWithHelpers(childPid, spec.idMapping);
-        send(ctlHost, { t: "maps", writeOwn: !spec.idMapping.helpers });
-        mark("id maps written");
-      } catch (e) {
-        kill(childPid, 9);
-        await reaped;
-        ctl.close();
-        init.close();
-        closeAll();
-        throw new ContainerStartError(
-          {
-            t: "error",
-            step: "write the id maps",
-            syscall: (e as Error).message,
-            errno: 0,
-            path: null,
-          },
-          125,
-        );
-      }
-    } else if (m.t === "tap") {
-      tapFd = got.fds[0] ?? null;
-    } else if (m.t === "started") {
-      mark("pid 1 forked");
-      initPid = m.pid;
+    if (m.t === "tap") tapFd = got.fds[0] ?? null;
+    else if (m.t === "pty") ptyFd = got.fds[0] ?? null;
+    else if (m.t === "error") failure = m;
+    else if (m.t === "exec") executing = true;
+    else if (m.t === "gated") {
+      gated = true;
       break;
-    } else if (m.t === "error") {
-      failure = m;
-    } else if (m.t === "exited") {
-      exit = { code: m.code, signal: m.signal };
-    }
-  }
-  // The init channel until INIT is executed (end of file), waits at its start gate, or a step fails.
-  let gated = false;
-  if (initPid !== 0) {
-    for (;;) {
-      const got = await init.next();
-      if (got === null) break;
-      if (got.message.t === "pty") ptyFd = got.fds[0] ?? null;
-      else if (got.message.t === "error") failure = got.message;
-      else if (got.message.t === "gated") {
-        gated = true;
-        break;
-      }
     }
   }
   // After the gate, a failure of execve can still come: it is reported as lateFailure.
@@ -263,61 +263,48 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
     ? (async () => {
       let late: string | null = null;
       for (;;) {
-        const got = await init.next();
+        const got = await channel.next();
         if (got === null) break;
         if (got.message.t === "error") late = explainFailure(got.message);
       }
-      init.close();
+      channel.close();
       return late;
     })()
-    : (init.close(), Promise.resolve(null));
-  mark(gated ? "INIT waits at the start gate" : "INIT executed");
-  if (failure !== null || initPid === 0) {
-    // Drain the control channel so the child can finish, then reap it.
-    for (;;) {
-      const got = await ctl.next();
-      if (got === null) break;
-      if (got.message.t === "exited") exit = { code: got.message.code, signal: got.message.signal };
-    }
-    ctl.close();
-    const childStatus = await reaped;
+    : (channel.close(), Promise.resolve(null));
+  if (failure !== null) {
+    const status = await reaped;
     closeAll();
-    const how = childStatus.signal !== null
-      ? `killed by signal ${childStatus.signal}`
-      : `exit status ${childStatus.code}`;
-    const f = failure ??
-      {
-        t: "error",
-        step: "start the container",
-        syscall: `the child exited early (${how})`,
-        errno: 0,
-        path: null,
-      };
-    if (failure === null && initPid === 0 && CRASH_SIGNALS.has(childStatus.signal ?? 0)) {
-      throw new ChildCrashed(f, 125);
-    }
-    throw new ContainerStartError(f, exit?.code ?? 125);
+    throw new ContainerStartError(failure, status.code ?? 125);
   }
-
-  const status = (async () => {
-    for (;;) {
-      const got = await ctl.next();
-      if (got === null) break;
-      if (got.message.t === "exited") exit = { code: got.message.code, signal: got.message.signal };
-    }
-    ctl.close();
-    await reaped;
-    return exit ?? { code: null, signal: 9 };
-  })();
+  if (!gated && !executing) {
+    const early = await reaped;
+    closeAll();
+    const how = early.signal !== null
+      ? `killed by signal ${early.signal}`
+      : `exit status ${early.code}`;
+    const f: StepFailed = {
+      t: "error",
+      step: "start the container",
+      syscall: `the child exited early (${how})`,
+      errno: 0,
+      path: null,
+    };
+    if (CRASH_SIGNALS.has(early.signal ?? 0)) throw new ChildCrashed(f, 125);
+    throw new ContainerStartError(f, 125);
+  }
+  mark(gated ? "INIT waits at the start gate" : "INIT executed");
   let done = false;
-  status.then(() => done = true);
+  const status = reaped.then((s) => {
+    done = true;
+    return s;
+  });
   return {
-    pid: initPid,
+    pid,
     tapFd,
     ptyFd,
     pipes: { stdin: stdio.hostEnds[0]!, stdout: stdio.hostEnds[1]!, stderr: stdio.hostEnds[2]! },
     status,
-    kill: (signal: number) => !done && kill(initPid, signal),
+    kill: (signal: number) => !done && kill(pid, signal),
     lateFailure,
   };
 }

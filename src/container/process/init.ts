@@ -33,8 +33,15 @@ import { send } from "./messages.ts";
 import { setProcessTitle } from "./title.ts";
 import { attachContainerTerminal } from "./terminal.ts";
 import { reportFailure, step, StepError } from "./steps.ts";
-import { type InitPrograms, prepareInit } from "./init_program.ts";
-import { failureError, runProgram, type SyscallProgram } from "./program.ts";
+import { INIT_HOOK, type InitPrograms, prepareInit } from "./init_program.ts";
+import {
+  failureError,
+  type Hook,
+  type ProgramMemory,
+  runProgram,
+  type SyscallProgram,
+} from "./program.ts";
+import { resolveInRoot } from "../mounts.ts";
 import { type RawSyscall, SYSCALL_NUMBERS } from "../../../ffi/raw_calls.ts";
 
 /** Descriptors the init dup2s onto 0, 1 and 2 when there is no terminal. */
@@ -44,38 +51,89 @@ const SIGCHLD = 17;
 const FORWARDED_SIGNALS = [1, 2, 3, 10, 12, 15, 28] as const; // HUP INT QUIT USR1 USR2 TERM WINCH
 
 /**
- * Writes the init's programs for `spec` (in the host process, before fork): `sock` is INIT's
- * channel to the host side, `stdio` the descriptors its standard streams come from.
+ * Writes the init's programs for `spec` (in the host process) into `memory`: `sock` is the
+ * init's channel to the host side, `stdio` the descriptors INIT's standard streams come from.
  */
 export function prepareContainerInit(
   spec: ContainerSpec,
   sock: number,
   stdio: Stdio,
+  memory?: ProgramMemory,
 ): InitPrograms {
-  const n = spec.network;
   return prepareInit(spec, {
+    sock,
     stdio,
     setgroupsDenied: !spec.idMapping.helpers || hostSetgroupsDenied(),
     lastCapability: lastCapability(),
-  }, {
-    configureNetwork: () => {
-      step(
-        "configure eth0",
-        () => configureInterface("eth0", n.address, n.prefixLength, n.gateway, n.mtu),
-      );
-      step("configure IPv6 on eth0", () => configureInterface6("eth0", n.mtu));
-    },
-    attachTerminal: () =>
-      step("attach the terminal", () => attachContainerTerminal(sock, spec.windowSize)),
-    waitAtGate: (gateFd) =>
-      step("wait at the start gate", () => {
-        send(sock, { t: "gated" });
-        const fd = open(`/proc/self/fd/${gateFd}`, O.WRONLY | O.CLOEXEC);
-        writeAll(fd, new Uint8Array([0]));
-        close(fd);
-        close(gateFd);
-      }),
-  });
+    signals: hostSignals(),
+  }, memory);
+}
+
+/** The signals this process ignores and catches (SigIgn and SigCgt of /proc/self/status). */
+function hostSignals(): { ignored: number[]; caught: number[] } {
+  const of = (mask: bigint) => {
+    const signals: number[] = [];
+    for (let sig = 1; sig <= 64; sig++) if (mask & (1n << BigInt(sig - 1))) signals.push(sig);
+    return signals;
+  };
+  try {
+    const status = Deno.readTextFileSync("/proc/self/status");
+    const field = (name: string) =>
+      BigInt(`0x${status.match(new RegExp(`^${name}:\\s*([0-9a-f]+)$`, "m"))?.[1] ?? "0"}`);
+    return { ignored: of(field("SigIgn")), caught: of(field("SigCgt")) };
+  } catch {
+    // No /proc: every signal is reset.
+    const all = Array.from({ length: 64 }, (_, i) => i + 1);
+    return { ignored: all, caught: all };
+  }
+}
+
+/** The hooks of the init's programs, in INIT_HOOK's order; `sock` is INIT's channel. */
+function initHooks(sock: number): Hook[] {
+  const hooks: Hook[] = [];
+  hooks[INIT_HOOK.network] = ([address, prefixLength, gateway, mtu]) => {
+    step(
+      "configure eth0",
+      () => configureInterface("eth0", address!, prefixLength!, gateway!, mtu!),
+    );
+    step("configure IPv6 on eth0", () => configureInterface6("eth0", mtu!));
+  };
+  hooks[INIT_HOOK.terminal] = ([rows, columns]) =>
+    step(
+      "attach the terminal",
+      () => attachContainerTerminal(sock, rows ? { rows, columns: columns! } : null),
+    );
+  hooks[INIT_HOOK.gate] = ([gateFd]) =>
+    step("wait at the start gate", () => {
+      send(sock, { t: "gated" });
+      const fd = open(`/proc/self/fd/${gateFd}`, O.WRONLY | O.CLOEXEC);
+      writeAll(fd, new Uint8Array([0]));
+      close(fd);
+      close(gateFd!);
+    });
+  hooks[INIT_HOOK.follow] = ([pathAddress, file]) => {
+    const path = Deno.UnsafePointerView.getCString(
+      Deno.UnsafePointer.create(BigInt(pathAddress!))!,
+    );
+    step(`make ${path}`, () => ensureFollowingLinks(path, file === 1 ? "file" : "dir"));
+  };
+  return hooks;
+}
+
+/**
+ * Makes sure `path` exists as mkdir -p would, following the root's links along it (the
+ * caller is chrooted into the root, so they cannot lead out): the rare path of a mount
+ * target behind a link to a path not made yet.
+ */
+function ensureFollowingLinks(path: string, kind: "dir" | "file"): void {
+  const resolved = resolveInRoot("", path);
+  if (pathExists(resolved)) return;
+  if (kind === "dir") {
+    Deno.mkdirSync(resolved, { recursive: true });
+  } else {
+    Deno.mkdirSync(resolved.slice(0, resolved.lastIndexOf("/")) || "/", { recursive: true });
+    Deno.writeFileSync(resolved, new Uint8Array(), { mode: 0o644 });
+  }
 }
 
 /** Whether this process's user namespace denies setgroups(2), which a child namespace inherits. */
@@ -97,16 +155,13 @@ function lastCapability(): number {
   }
 }
 
-/** Runs the init's programs and execs INIT; never returns. */
-export function containerInit(
-  spec: ContainerSpec,
-  programs: InitPrograms,
-  sock: number,
-): never {
+/** Runs the init's programs and execs INIT; never returns. `sock` is INIT's channel. */
+export function containerInit(programs: InitPrograms, sock: number): never {
+  const hooks = initHooks(sock);
   try {
-    run(programs.setup);
-    if (spec.init) runReaper(programs, sock);
-    finishAndExec(programs);
+    run(programs.setup, hooks);
+    if (programs.reaper) runReaper(programs, hooks, sock);
+    finishAndExec(programs, hooks);
   } catch (e) {
     reportFailure(sock, e);
   }
@@ -114,68 +169,57 @@ export function containerInit(
 }
 
 /** Runs a program; a failed call becomes the StepError its step names. */
-function run(program: SyscallProgram): void {
-  const failure = runProgram(program);
+function run(program: SyscallProgram, hooks: readonly Hook[]): void {
+  const failure = runProgram(program, hooks);
   if (failure !== null) {
     throw new StepError(failure.meta.step, failureError(failure), failure.meta.exitCode);
   }
 }
 
 /** The last steps, in the process that becomes INIT, then execve along INIT's candidates. */
-function finishAndExec(programs: InitPrograms): never {
-  run(programs.finish);
+function finishAndExec(programs: InitPrograms, hooks: readonly Hook[]): never {
+  run(programs.finish, hooks);
   const execve = SYSCALL_NUMBERS.execve;
-  const argv = addressOf(programs.argv);
-  const envp = addressOf(programs.envp);
+  const { argv, envp } = programs;
   // As execvp: a candidate that is missing is passed over, one that may not be run is
-  // remembered in case nothing else is found.
-  let denied: string | null = null;
+  // remembered in case nothing else is found. Names are read only on this error path.
+  const paths = () => programs.names().candidates;
+  const several = programs.candidates.length > 1;
+  let denied = -1;
   for (let i = 0; i < programs.candidates.length; i++) {
-    (libc.syscall6 as unknown as RawSyscall)(
-      execve,
-      addressOf(programs.candidatePointers[i]!),
-      argv,
-      envp,
-      0,
-      0,
-      0,
-    );
+    (libc.syscall6 as unknown as RawSyscall)(execve, programs.candidates[i]!, argv, envp, 0, 0, 0);
     const errno = lastErrno();
-    const path = programs.candidates[i]!;
-    const last = programs.candidates.length === 1;
-    if (errno === 13 /* EACCES */ && !last) {
-      denied ??= path;
+    if (errno === 2 /* ENOENT */ || errno === 20 /* ENOTDIR */) {
+      const path = paths()[i]!;
+      if (!pathExists(path)) continue;
+      // It is there: its interpreter or dynamic loader is what is missing.
+      throw new StepError(`execute INIT ${path}`, new SyscallError("execve", errno, path), 127);
+    }
+    if (errno === 13 /* EACCES */ && several) {
+      if (denied < 0) denied = i;
       continue;
     }
-    if ((errno === 2 /* ENOENT */ || errno === 20 /* ENOTDIR */) && !last) continue;
-    if (errno === 2 && (!last || !pathExists(path))) break;
-    throw new StepError(
-      `execute INIT ${path}`,
-      new SyscallError("execve", errno, path),
-      errno === 2 ? 127 : 126,
-    );
+    const path = paths()[i]!;
+    throw new StepError(`execute INIT ${path}`, new SyscallError("execve", errno, path), 126);
   }
-  if (denied !== null) {
-    throw new StepError(`execute INIT ${denied}`, new SyscallError("execve", 13, denied), 126);
+  if (denied >= 0) {
+    const path = paths()[denied]!;
+    throw new StepError(`execute INIT ${path}`, new SyscallError("execve", 13, path), 126);
   }
-  throw new StepError("find INIT", new SyscallError("execve", 2, programs.name), 127);
-}
-
-function addressOf(b: Uint8Array): number {
-  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b as Uint8Array<ArrayBuffer>)));
+  throw new StepError("find INIT", new SyscallError("execve", 2, programs.names().name), 127);
 }
 
 /**
  * `--init`: stay as pid 1, run INIT as pid 2, forward signals to it, reap
  * every orphan, and exit with INIT's status (128+N when it died of signal N).
  */
-function runReaper(programs: InitPrograms, sock: number): never {
+function runReaper(programs: InitPrograms, hooks: readonly Hook[], sock: number): never {
   const sfd = step("block signals for the reaper", () => signalFd([SIGCHLD, ...FORWARDED_SIGNALS]));
   const child = step("fork INIT", () => fork());
   if (child === 0) {
     close(sfd);
     try {
-      finishAndExec(programs);
+      finishAndExec(programs, hooks);
     } catch (e) {
       reportFailure(sock, e);
     }

@@ -17,42 +17,53 @@
 // and is closed right after. Read-only is set with mount_setattr, which keeps
 // the flags a mount has (so Linux 5.12 or later).
 
-import { MNT_DETACH, MS, O, pathExists, PR } from "../../../ffi/sys.ts";
+import { MNT_DETACH, MS, O, PR } from "../../../ffi/sys.ts";
 import { SYSCALL_NUMBERS } from "../../../ffi/raw_calls.ts";
-import { ETC_STAGING, type MountStep, planMounts, resolveInRoot } from "../mounts.ts";
+import { ETC_STAGING, type MountStep, planMounts } from "../mounts.ts";
 import type { ContainerSpec } from "../spec.ts";
 import { DEFAULT_PATH } from "./identity.ts";
-import { step } from "./steps.ts";
-import { ProgramBuilder, type Register, type SyscallProgram } from "./program.ts";
+import {
+  HeapMemory,
+  ProgramBuilder,
+  type ProgramMemory,
+  type Register,
+  type SyscallProgram,
+} from "./program.ts";
 
-/** What the init runs: the two programs and where INIT may be. */
+/** What the init runs: the two programs and where INIT may be, in the programs' memory. */
 export interface InitPrograms {
   /** pid 1, right after fork: mounts, root, hostname, network. */
   readonly setup: SyscallProgram;
   /** The process that becomes INIT: streams, identity, gate, seccomp. */
   readonly finish: SyscallProgram;
-  /** INIT as the user named it, for errors. */
-  readonly name: string;
-  /** Paths to try, in order (one when the name holds a slash, else one per PATH entry). */
-  readonly candidates: readonly string[];
-  /** The candidates as C strings, argv and envp, in the programs' memory. */
-  readonly candidatePointers: readonly Uint8Array[];
-  readonly argv: Uint8Array;
-  readonly envp: Uint8Array;
+  /** Whether pid 1 stays as --init's reaper, with INIT as its child. */
+  readonly reaper: boolean;
+  /** Addresses of argv, envp and of each path INIT may be at (C strings). */
+  readonly argv: number;
+  readonly envp: number;
+  readonly candidates: readonly number[];
+  /** INIT as the user named it and its candidate paths as text (for errors). */
+  readonly names: () => { readonly name: string; readonly candidates: readonly string[] };
 }
 
-/** Hooks for the steps that are more than system calls; each throws a StepError. */
-export interface InitHooks {
-  /** Configures eth0 (and its IPv6), when the network is a TAP. */
-  readonly configureNetwork?: () => void;
-  /** Opens a pty, sends its master to the host and makes it INIT's terminal (spec.tty). */
-  readonly attachTerminal?: () => void;
-  /** Waits at the start gate; given the gate's descriptor (spec.startGate). */
-  readonly waitAtGate?: (gateFd: number) => void;
-}
+/** The hooks of the init's programs, by id: the runner's table has them in this order. */
+export const INIT_HOOK = {
+  /** Configure eth0 and its IPv6: address, prefix length, gateway (uint32s) and MTU. */
+  network: 0,
+  /** Open a pty, send its master to the host, make it INIT's terminal: rows and columns (0: none). */
+  terminal: 1,
+  /** Wait at the start gate: the register holding its descriptor. */
+  gate: 2,
+  /** Make a container path, following the root's links: its C string's address, 1 for a file. */
+  follow: 3,
+} as const;
 
 /** What the host knows that the programs depend on. */
 export interface InitContext {
+  /** The init's channel to the host side. */
+  readonly sock: number;
+  /** The signals the host side (and so the child, born its copy) ignores and catches. */
+  readonly signals: { readonly ignored: readonly number[]; readonly caught: readonly number[] };
   /** The descriptors INIT's stdin, stdout and stderr come from. */
   readonly stdio: readonly [number, number, number];
   /** Whether setgroups(2) is denied in the container (one id mapped, or denied above us). */
@@ -86,19 +97,15 @@ const SIGSET_SIZE = 8;
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
 /**
- * Makes sure `path` exists as mkdir -p would, following the root's links along it (the
- * caller is chrooted into the root, so they cannot lead out). The rare path of {@link
- * SetupWriter}'s #ensure, in JavaScript; throws a SyscallError.
+ * What pid 1 ignores while it sets up, where a copy of the host side's handler would run:
+ * HUP INT QUIT USR1 USR2 PIPE TERM TSTP TTIN TTOU WINCH. The kernel drops the others sent to
+ * a namespace's init with no handler. Reset to default before INIT.
  */
-function ensureFollowingLinks(path: string, kind: "dir" | "file"): void {
-  const resolved = resolveInRoot("", path);
-  if (pathExists(resolved)) return;
-  if (kind === "dir") {
-    Deno.mkdirSync(resolved, { recursive: true });
-  } else {
-    Deno.mkdirSync(parentOf(resolved), { recursive: true });
-    Deno.writeFileSync(resolved, new Uint8Array(), { mode: 0o644 });
-  }
+const SETUP_IGNORED_SIGNALS = [1, 2, 3, 10, 12, 13, 15, 20, 21, 22, 28] as const;
+
+/** Whether a signal's disposition may be set (not KILL, STOP or glibc's own 32 and 33). */
+function catchable(sig: number): boolean {
+  return sig >= 1 && sig < 65 && sig !== 9 && sig !== 19 && sig !== 32 && sig !== 33;
 }
 
 /** The parent's of a container path ("/" for a top-level one). */
@@ -106,31 +113,27 @@ function parentOf(path: string): string {
   return path.slice(0, path.lastIndexOf("/")) || "/";
 }
 
-/** Writes the programs for `spec`. Runs in the host process, before fork. */
+/** Writes the programs for `spec` into `memory` (the JavaScript heap unless given). */
 export function prepareInit(
   spec: ContainerSpec,
   context: InitContext,
-  hooks: InitHooks,
+  memory: ProgramMemory = new HeapMemory(),
 ): InitPrograms {
-  const writer = new SetupWriter(spec);
-  const gate = writer.write(hooks);
-  const setup = writer.program.build();
-  const finish = new ProgramBuilder();
-  // The gate's descriptor is a result of the setup program (INIT's process inherits it).
-  const waitAtGate = gate !== null && hooks.waitAtGate
-    ? () => hooks.waitAtGate!(setup.registers[gate.index]!)
-    : null;
-  writeFinish(finish, spec, context, hooks, waitAtGate);
+  const p = new ProgramBuilder(memory);
+  const gate = new SetupWriter(spec, context, p).write();
+  const setup = p.end();
+  writeFinish(p, spec, context, gate);
+  const finish = p.end();
   const name = spec.argv[0] ?? "";
   const candidates = candidatesFor(name, spec.env);
   return {
     setup,
-    finish: finish.build(),
-    name,
-    candidates,
-    candidatePointers: candidates.map((c) => finish.cstr(c)),
-    argv: finish.cstrArray(spec.argv),
-    envp: finish.cstrArray(spec.env),
+    finish,
+    reaper: spec.init,
+    argv: p.address(p.cstrArray(spec.argv)),
+    envp: p.address(p.cstrArray(spec.env)),
+    candidates: candidates.map((c) => p.address(p.cstr(c))),
+    names: () => ({ name, candidates }),
   };
 }
 
@@ -144,25 +147,36 @@ export function candidatesFor(name: string, env: readonly string[]): string[] {
 
 /** Writes the setup program, keeping track of the directories it has made sure of. */
 class SetupWriter {
-  readonly program = new ProgramBuilder();
+  readonly program: ProgramBuilder;
   readonly #nr = SYSCALL_NUMBERS;
   /** Container directories known to exist at this point of the program. */
   readonly #ensured = new Set<string>(["/"]);
   readonly #spec: ContainerSpec;
 
-  constructor(spec: ContainerSpec) {
+  readonly #context: InitContext;
+
+  constructor(spec: ContainerSpec, context: InitContext, program: ProgramBuilder) {
     this.#spec = spec;
+    this.#context = context;
+    this.program = program;
   }
 
   /** Writes the program; returns the register that will hold the start gate's descriptor. */
-  write(hooks: InitHooks): Register | null {
+  write(): Register | null {
     const p = this.program;
     const nr = this.#nr;
     const spec = this.#spec;
-    p.call(nr.prctl, [PR.SET_PDEATHSIG, SIGKILL, 0, 0, 0], {
-      step: "set the parent death signal",
-      syscall: "prctl",
-    });
+    const ign = new BigUint64Array(4); // struct sigaction with SIG_IGN
+    ign[0] = 1n;
+    const ignore = p.bytes(new Uint8Array(ign.buffer));
+    for (const sig of new Set([...SETUP_IGNORED_SIGNALS, ...this.#context.signals.caught])) {
+      if (!catchable(sig)) continue;
+      p.call(nr.rt_sigaction, [sig, ignore, 0, SIGSET_SIZE], {
+        step: "ignore signals during the setup",
+        syscall: "rt_sigaction",
+        optional: true,
+      });
+    }
     let gate: Register | null = null;
     if (spec.startGate !== null) {
       gate = p.register();
@@ -190,8 +204,9 @@ class SetupWriter {
       tolerate: [ENOSYS],
     });
     this.#writeLoopback();
-    if (spec.network.mode === "tap" && hooks.configureNetwork) {
-      p.hook("configure eth0", hooks.configureNetwork);
+    if (spec.network.mode === "tap") {
+      const n = spec.network;
+      p.hook("configure eth0", INIT_HOOK.network, [n.address, n.prefixLength, n.gateway, n.mtu]);
     }
     return gate;
   }
@@ -294,7 +309,7 @@ class SetupWriter {
             ...named,
             syscall: "mount",
             path: s.target,
-            fallback: this.#follow(s),
+            fallback: this.#follow(s.target, s.targetKind),
           });
           p.call(nr.close, [tree], { ...named, syscall: "close", optional: true });
         } else {
@@ -304,7 +319,12 @@ class SetupWriter {
             s.fstype === null ? 0 : p.cstr(s.fstype),
             s.flags,
             s.data === null ? 0 : p.cstr(s.data),
-          ], { ...named, syscall: "mount", path: s.target, fallback: this.#follow(s) });
+          ], {
+            ...named,
+            syscall: "mount",
+            path: s.target,
+            fallback: this.#follow(s.target, s.targetKind),
+          });
         }
         this.#mounted(s.target);
         return;
@@ -338,9 +358,9 @@ class SetupWriter {
     }
   }
 
-  /** The fallback of a mount whose target is a link to a path not made yet. */
-  #follow(s: MountStep & { op: "mount" }): () => void {
-    return () => step(s.step, () => ensureFollowingLinks(s.target, s.targetKind));
+  /** The fallback of a call on `path`: make it, following links to paths not made yet. */
+  #follow(path: string, kind: "dir" | "file") {
+    return { hook: INIT_HOOK.follow, args: [this.program.cstr(path), kind === "file" ? 1 : 0] };
   }
 
   /** Makes sure `path` exists (as a directory, or as a file), with its parents, as mkdir -p. */
@@ -359,7 +379,7 @@ class SetupWriter {
         path: at,
         tolerate: [EEXIST],
         // A parent that is a link to a path not made yet: make it, following the links.
-        fallback: () => step(named.step, () => ensureFollowingLinks(at, "dir")),
+        fallback: this.#follow(at, "dir"),
       });
       this.#ensured.add(at);
     }
@@ -413,12 +433,12 @@ function writeFinish(
   p: ProgramBuilder,
   spec: ContainerSpec,
   context: InitContext,
-  hooks: InitHooks,
-  waitAtGate: (() => void) | null,
+  gate: Register | null,
 ): void {
   const nr = SYSCALL_NUMBERS;
-  if (spec.tty && hooks.attachTerminal) {
-    p.hook("attach the terminal", hooks.attachTerminal);
+  if (spec.tty) {
+    const size = spec.windowSize;
+    p.hook("attach the terminal", INIT_HOOK.terminal, [size?.rows ?? 0, size?.columns ?? 0]);
   } else {
     const named = { step: "attach stdin, stdout and stderr" };
     p.call(nr.setsid, [], { ...named, syscall: "setsid" });
@@ -475,10 +495,12 @@ function writeFinish(
     step: "set the parent death signal",
     syscall: "prctl",
   });
-  // Default dispositions before the gate: a created container dies of SIGTERM like any process.
+  // Default dispositions: execve keeps an ignored signal ignored, and before the gate a
+  // handler of the host side's would catch what should end a created container (SIGTERM).
   const dfl = p.bytes(new Uint8Array(32)); // struct sigaction with SIG_DFL
-  for (let sig = 1; sig < 65; sig++) {
-    if (sig === 9 || sig === 19 || sig === 32 || sig === 33) continue; // KILL, STOP, glibc-internal
+  const reset = new Set([...context.signals.ignored, ...SETUP_IGNORED_SIGNALS]);
+  if (gate !== null) { for (const sig of context.signals.caught) reset.add(sig); }
+  for (const sig of [...reset].filter(catchable).sort((a, b) => a - b)) {
     p.call(nr.rt_sigaction, [sig, dfl, 0, SIGSET_SIZE], {
       step: "reset signal dispositions",
       syscall: "rt_sigaction",
@@ -490,8 +512,14 @@ function writeFinish(
     syscall: "rt_sigprocmask",
     optional: true,
   });
-  if (waitAtGate !== null) p.hook("wait at the start gate", waitAtGate);
+  if (gate !== null) p.hook("wait at the start gate", INIT_HOOK.gate, [gate]);
   if (fprog !== null && !early) seccomp();
+  // The host side tells INIT executed from a child that died before: this comes first.
+  const executing = new TextEncoder().encode(JSON.stringify({ t: "exec" }));
+  p.call(nr.write, [context.sock, p.bytes(executing), executing.length], {
+    step: "tell the host side INIT is executed",
+    syscall: "write",
+  });
 }
 
 function writeSwitchUser(p: ProgramBuilder, spec: ContainerSpec, context: InitContext): void {

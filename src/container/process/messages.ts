@@ -2,14 +2,19 @@
 
 import { receiveMessage, sendMessage } from "../../../ffi/sys.ts";
 
-/** Host side to child: the maps are in place (or the child should write its own). */
+/**
+ * Host side to child: the maps are in place (or the child should write its own), and INIT's
+ * programs are written in the memory the child shares with the host side.
+ */
 export interface MapsReady {
   readonly t: "maps";
-  /** True when the child must write `deny` to setgroups and a one-id map itself. */
-  readonly writeOwn: boolean;
+  /** Set when the child must write `deny` to setgroups and these maps itself. */
+  readonly own: { readonly uidMap: string; readonly gidMap: string } | null;
+  /** Whether the child makes the TAP device eth0 (the network is on). */
+  readonly tap: boolean;
 }
 
-/** Child to host side: the namespaces exist; the maps may now be written for this pid. */
+/** Child to host side: the namespaces exist; the maps may now be written for this pid (userns_exec.ts). */
 export interface Unshared {
   readonly t: "unshared";
 }
@@ -29,10 +34,9 @@ export interface Gated {
   readonly t: "gated";
 }
 
-/** Child to host side: INIT's pid as the host sees it. */
-export interface Started {
-  readonly t: "started";
-  readonly pid: number;
+/** Init to host side: every step is done; INIT is executed next (end of file, or an error). */
+export interface Executing {
+  readonly t: "exec";
 }
 
 /** Child to host side: a setup step failed. */
@@ -46,13 +50,6 @@ export interface StepFailed {
   readonly path: string | null;
 }
 
-/** Child to host side: INIT has ended. */
-export interface Exited {
-  readonly t: "exited";
-  readonly code: number | null;
-  readonly signal: number | null;
-}
-
 /** Every message of the protocol. */
 export type Message =
   | MapsReady
@@ -60,9 +57,8 @@ export type Message =
   | TapReady
   | PtyReady
   | Gated
-  | Started
-  | StepFailed
-  | Exited;
+  | Executing
+  | StepFailed;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -80,7 +76,7 @@ export function decodeMessage(bytes: Uint8Array): Message {
   }
   const t = (value as { t: unknown }).t;
   if (
-    !["maps", "unshared", "tap", "pty", "gated", "started", "error", "exited"].includes(String(t))
+    !["maps", "unshared", "tap", "pty", "gated", "exec", "error"].includes(String(t))
   ) {
     throw new TypeError(`Unknown message type "${String(t)}"`);
   }

@@ -6,13 +6,13 @@ import { explainFailure } from "./explain.ts";
 
 Deno.test("messages: every message round-trips", () => {
   const all: Message[] = [
-    { t: "maps", writeOwn: true },
+    { t: "maps", own: { uidMap: "0 1000 1\n", gidMap: "0 1000 1\n" }, tap: true },
+    { t: "maps", own: null, tap: false },
     { t: "unshared" },
     { t: "tap" },
     { t: "pty" },
-    { t: "started", pid: 42 },
+    { t: "exec" },
     { t: "error", step: "mount /proc", syscall: "mount", errno: 1, path: "/proc" },
-    { t: "exited", code: null, signal: 9 },
   ];
   for (const m of all) assert.deepEqual(decodeMessage(encodeMessage(m)), m);
 });

@@ -1,26 +1,27 @@
-// A syscall program: the system calls a forked child makes, prepared before fork and run without allocating.
+// A syscall program: the system calls a forked child makes, written down as data and run without allocating.
 //
 // Theory of operation: a forked Deno child is expensive per line of
 // JavaScript it runs. Every function it calls for the first time is compiled
 // there, every object it allocates lands on a page it shares with its parent
 // and copies on the first write, and every exception builds a stack trace.
 // The container's pid 1 used to make its forty-odd mounts that way and took
-// about ten milliseconds for what the kernel does in one.
+// about ten milliseconds for what the kernel does in a few.
 //
-// So the parent writes the child's work down as data: each step one system
-// call, its arguments numbers, C strings or structures laid out in memory
-// that does not move (addresses are taken once, in the parent), or a
-// register holding an earlier call's result (a descriptor). The child runs
-// the list with one small loop over a Float64Array. Each call carries the
-// words that name it in an error (step, system call, path); they are read
-// only when a call fails, on the error path, where allocating is fine.
+// So the host side writes the child's work down as data: each entry one
+// system call, its arguments numbers, C strings or structures in memory whose
+// addresses never change, or registers holding an earlier call's result (a
+// descriptor). The child runs the list with one small loop over a
+// Float64Array. Each call carries the words that name it in an error (step,
+// system call, path); they are read only when a call fails.
 //
-// A step that is not one system call (a terminal, an interface with
-// addresses) is a hook: a function called at its place in the list.
+// A step that is not one system call (an interface with addresses, a
+// terminal) is a hook: an entry naming a function of a table the runner
+// passes in, with up to five numeric arguments. A call may name a fallback
+// hook that makes it possible when it fails; the call is then made again once.
 
 import { lastErrno, libc } from "../../../ffi/libc.ts";
-import type { RawSyscall } from "../../../ffi/raw_calls.ts";
 import { SyscallError } from "../../../ffi/errno.ts";
+import type { RawSyscall } from "../../../ffi/raw_calls.ts";
 
 /** A register: the result of one call, used as an argument of later ones. */
 export class Register {
@@ -48,10 +49,10 @@ export interface CallOptions {
   /** The exit status a failure implies: 125 unless given. */
   readonly exitCode?: number;
   /**
-   * Runs when the call fails otherwise (JavaScript, on the rare path) to make it possible;
-   * then the call is made once more. What it throws stops the program.
+   * A hook (id and arguments) that runs when the call fails otherwise, to make it possible;
+   * then the call is made once more. What the hook throws stops the program.
    */
-  readonly fallback?: () => void;
+  readonly fallback?: { readonly hook: number; readonly args: readonly ProgramArg[] };
 }
 
 /** What names a call of the program, for the error when it fails. */
@@ -76,6 +77,9 @@ export interface SyscallSeam {
   errno(): number;
 }
 
+/** A hook: called with its arguments (registers resolved); throws to stop the program. */
+export type Hook = (args: readonly number[]) => void;
+
 /** A failed call: its place in the program, its errno and what names it. */
 export interface ProgramFailure {
   readonly index: number;
@@ -83,94 +87,113 @@ export interface ProgramFailure {
   readonly meta: CallMeta;
 }
 
-/** Slots per call in the code array. */
+/** Memory for a program: zeroed, 8-byte aligned pieces whose addresses never change. */
+export interface ProgramMemory {
+  /** `size` bytes and their address; throws when there is no room. */
+  allocate(size: number): { bytes: Uint8Array; address: number };
+}
+
+/** Slots per entry in the code array. */
 const STRIDE = 13;
 const SLOT = {
   nr: 0,
-  args: 1, // six slots
+  args: 1, // six slots; a hook's id is the first
   registerMask: 7,
   result: 8,
   optional: 9,
   tolerate1: 10,
   tolerate2: 11,
-  fallback: 12,
+  fallback: 12, // index of a hook entry after the program's end, or -1
 } as const;
-/** The nr of a hook entry: the hook's index is in the first argument slot (as a fallback's is in its slot). */
+/** The nr of a hook entry. */
 const HOOK = -1;
 const EINTR = 4;
-/** Memory for strings and structures comes in blocks of this size (bigger items get their own). */
+/** Registers per register file: plenty for a container's start. */
+const REGISTERS = 64;
+/** Heap memory comes in blocks of this size (bigger pieces get their own). */
 const BLOCK = 16384;
 
-/** A prepared program: code, registers, memory and hooks, for {@link runProgram}. */
+/** A program: entries in memory, a register file, and what names each call. */
 export class SyscallProgram {
-  /** @internal */
+  /** Builds the program over its code (entries, then fallback hooks) and register file. */
   constructor(
     readonly code: Float64Array,
+    /** Number of entries run in order (fallback hooks come after them). */
+    readonly length: number,
     readonly registers: Float64Array,
-    readonly meta: readonly CallMeta[],
-    readonly hooks: readonly (() => void)[],
-    /** Keeps the memory the code points into alive. */
-    readonly memory: readonly ArrayBuffer[],
+    /** What names entry `index` (read only on the error path). */
+    readonly describe: (index: number) => CallMeta,
   ) {}
 
-  /** Number of entries (calls and hooks). */
-  get length(): number {
-    return this.code.length / STRIDE;
-  }
-
-  /** The entries as text, one per line ("mount /proc: mount"), for tests and debugging. */
+  /** The entries as text, one per line ("mount /proc: mount /proc"), for tests and debugging. */
   listing(): string[] {
-    return this.meta.map((m) => `${m.step}: ${m.syscall}${m.path === null ? "" : ` ${m.path}`}`);
+    return Array.from({ length: this.length }, (_, i) => {
+      const m = this.describe(i);
+      return `${m.step}: ${m.syscall}${m.path === null ? "" : ` ${m.path}`}`;
+    });
   }
 }
 
-/** A block of the program's memory: its bytes, its address, and how much is used. */
-interface Block {
-  readonly bytes: Uint8Array;
-  readonly address: number;
-  used: number;
+/** Program memory on the JavaScript heap, for programs run by this process or its later forks. */
+export class HeapMemory implements ProgramMemory {
+  readonly #blocks: Uint8Array[] = [];
+  #block: Uint8Array | null = null;
+  #address = 0;
+  #used = 0;
+
+  /** See {@link ProgramMemory.allocate}. */
+  allocate(size: number): { bytes: Uint8Array; address: number } {
+    const rounded = Math.max((size + 7) & ~7, 8);
+    if (rounded > BLOCK / 4) {
+      const own = new Uint8Array(rounded);
+      this.#blocks.push(own);
+      return { bytes: own.subarray(0, size), address: addressOf(own) };
+    }
+    if (this.#block === null || this.#used + rounded > BLOCK) {
+      this.#block = new Uint8Array(BLOCK);
+      this.#blocks.push(this.#block);
+      this.#address = addressOf(this.#block);
+      this.#used = 0;
+    }
+    const at = this.#used;
+    this.#used += rounded;
+    return { bytes: this.#block.subarray(at, at + size), address: this.#address + at };
+  }
 }
 
-/** Writes a program down, call by call; `build()` freezes it. */
+/** Writes programs down, call by call; each `end()` closes one. They share memory and registers. */
 export class ProgramBuilder {
-  readonly #code: number[] = [];
-  readonly #meta: CallMeta[] = [];
-  readonly #hooks: (() => void)[] = [];
-  readonly #memory: ArrayBuffer[] = [];
+  readonly memory: ProgramMemory;
+  #code: number[] = [];
+  #fallbacks: number[] = [];
+  #meta: CallMeta[] = [];
   /** Where each buffer of the program's memory starts, by buffer. */
   readonly #addresses = new Map<Uint8Array, number>();
   /** C strings already written, by text: each is written once. */
   readonly #strings = new Map<string, Uint8Array>();
   readonly #encoder = new TextEncoder();
   #scratch = new Uint8Array(256);
-  #block: Block | null = null;
-  #registers = 0;
+  #registerCount = 0;
+  /** The register file, in the program's memory. */
+  readonly registers: Float64Array;
+
+  /** Builds a writer over `memory` (the JavaScript heap unless given). */
+  constructor(memory: ProgramMemory = new HeapMemory()) {
+    this.memory = memory;
+    const file = memory.allocate(REGISTERS * 8).bytes;
+    this.registers = new Float64Array(file.buffer, file.byteOffset, REGISTERS).fill(-1);
+  }
 
   /** A new register for a call's result; it holds -1 until set. */
   register(): Register {
-    return new Register(this.#registers++);
+    if (this.#registerCount === REGISTERS) throw new Error("out of registers");
+    return new Register(this.#registerCount++);
   }
 
-  /** `size` bytes of the program's memory, zeroed, 8-byte aligned; their address never changes. */
   #allocate(size: number): Uint8Array {
-    const rounded = Math.max((size + 7) & ~7, 8);
-    if (rounded > BLOCK / 4) {
-      const own = new Uint8Array(rounded);
-      this.#memory.push(own.buffer);
-      const out = own.subarray(0, size);
-      this.#addresses.set(out, addressOf(own));
-      return out;
-    }
-    let block = this.#block;
-    if (block === null || block.used + rounded > BLOCK) {
-      const bytes = new Uint8Array(BLOCK);
-      this.#memory.push(bytes.buffer);
-      block = this.#block = { bytes, address: addressOf(bytes), used: 0 };
-    }
-    const out = block.bytes.subarray(block.used, block.used + size);
-    this.#addresses.set(out, block.address + block.used);
-    block.used += rounded;
-    return out;
+    const { bytes, address } = this.memory.allocate(size);
+    this.#addresses.set(bytes, address);
+    return bytes;
   }
 
   /** Copies `bytes` into the program's memory and returns the copy. */
@@ -208,30 +231,35 @@ export class ProgramBuilder {
     return a;
   }
 
-  /** Adds one system call. Buffer arguments must come from bytes(), cstr() or cstrArray(). */
-  call(nr: number, args: readonly ProgramArg[], options: CallOptions): this {
-    if (args.length > 6) throw new Error(`${options.syscall}: at most six arguments`);
-    const code = this.#code;
-    code.push(nr);
+  #entry(target: number[], nr: number, args: readonly ProgramArg[]): void {
+    if (args.length > 6) throw new Error("at most six arguments");
+    target.push(nr);
     let mask = 0;
     for (let i = 0; i < 6; i++) {
       const a = args[i] ?? 0;
       if (a instanceof Register) {
         mask |= 1 << i;
-        code.push(a.index);
+        target.push(a.index);
       } else if (a instanceof Uint8Array) {
-        code.push(this.address(a));
+        target.push(this.address(a));
       } else {
-        code.push(a);
+        target.push(a);
       }
     }
+    target.push(mask);
+  }
+
+  /** Adds one system call. Buffer arguments must come from bytes(), cstr() or cstrArray(). */
+  call(nr: number, args: readonly ProgramArg[], options: CallOptions): this {
+    this.#entry(this.#code, nr, args);
     const [t1 = 0, t2 = 0] = options.tolerate ?? [];
     let fallback = -1;
     if (options.fallback) {
-      fallback = this.#hooks.length;
-      this.#hooks.push(options.fallback);
+      fallback = this.#fallbacks.length / STRIDE;
+      this.#entry(this.#fallbacks, HOOK, [options.fallback.hook, ...options.fallback.args]);
+      this.#fallbacks.push(-1, 0, 0, 0, -1);
     }
-    code.push(mask, options.result?.index ?? -1, options.optional ? 1 : 0, t1, t2, fallback);
+    this.#code.push(options.result?.index ?? -1, options.optional ? 1 : 0, t1, t2, fallback);
     this.#meta.push({
       step: options.step,
       syscall: options.syscall,
@@ -241,24 +269,33 @@ export class ProgramBuilder {
     return this;
   }
 
-  /** Adds a hook: `fn` runs at this place; what it throws ends the program. */
-  hook(step: string, fn: () => void): this {
-    this.#code.push(HOOK, this.#hooks.length, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, -1);
-    this.#hooks.push(fn);
+  /** Adds a hook entry: hook `id` of the runner's table runs here with `args` (at most five). */
+  hook(step: string, id: number, args: readonly ProgramArg[] = []): this {
+    if (args.length > 5) throw new Error(`${step}: a hook takes at most five arguments`);
+    this.#entry(this.#code, HOOK, [id, ...args]);
+    this.#code.push(-1, 0, 0, 0, -1);
     this.#meta.push({ step, syscall: "(hook)", path: null, exitCode: 125 });
     return this;
   }
 
-  /** Freezes the program. */
-  build(): SyscallProgram {
-    const registers = new Float64Array(Math.max(this.#registers, 1)).fill(-1);
-    return new SyscallProgram(
-      new Float64Array(this.#code),
-      registers,
-      [...this.#meta],
-      [...this.#hooks],
-      [...this.#memory],
-    );
+  /** Closes the program written since the last end(): its code goes into the program's memory. */
+  end(): SyscallProgram {
+    const length = this.#code.length / STRIDE;
+    // Fallback indices count from the program's start: they follow its entries.
+    const code = [...this.#code];
+    for (let i = 0; i < length; i++) {
+      const at = i * STRIDE + SLOT.fallback;
+      if (code[at]! >= 0) code[at] = length + code[at]!;
+    }
+    code.push(...this.#fallbacks);
+    const bytes = this.#allocate(code.length * 8);
+    const view = new Float64Array(bytes.buffer, bytes.byteOffset, code.length);
+    view.set(code);
+    const described = this.#meta;
+    this.#code = [];
+    this.#fallbacks = [];
+    this.#meta = [];
+    return new SyscallProgram(view, length, this.registers, (i) => described[i]!);
   }
 }
 
@@ -274,23 +311,35 @@ export const KERNEL: SyscallSeam = {
   errno: lastErrno,
 };
 
+/** The arguments of the hook entry at `pc`, registers resolved. */
+function hookArgs(code: Float64Array, regs: Float64Array, pc: number): number[] {
+  const mask = code[pc + SLOT.registerMask]!;
+  const args: number[] = [];
+  for (let i = 1; i < 6; i++) {
+    const v = code[pc + SLOT.args + i]!;
+    args.push(mask & (1 << i) ? regs[v]! : v);
+  }
+  return args;
+}
+
 /**
- * Runs `program` from entry `from` to its end, or to its first failure, which it returns.
- * Nothing is allocated on the way unless a call fails or a hook does. Hooks' exceptions pass.
+ * Runs `program` to its end, or to its first failure, which it returns. `hooks` is the table
+ * hook entries name. Nothing is allocated on the way unless a call fails or a hook runs.
  */
 export function runProgram(
   program: SyscallProgram,
+  hooks: readonly Hook[] = [],
   seam: SyscallSeam = KERNEL,
-  from = 0,
 ): ProgramFailure | null {
   const code = program.code;
   const regs = program.registers;
   const sys = seam.syscall;
+  const end = program.length * STRIDE;
   let retried = -1;
-  for (let pc = from * STRIDE; pc < code.length; pc += STRIDE) {
+  for (let pc = 0; pc < end; pc += STRIDE) {
     const nr = code[pc]!;
     if (nr === HOOK) {
-      program.hooks[code[pc + SLOT.args]!]!();
+      hooks[code[pc + SLOT.args]!]!(hookArgs(code, regs, pc));
       continue;
     }
     const mask = code[pc + SLOT.registerMask]!;
@@ -316,13 +365,14 @@ export function runProgram(
       ) continue;
       const fallback = code[pc + SLOT.fallback]!;
       if (fallback >= 0 && retried !== pc) {
-        program.hooks[fallback]!();
+        const at = fallback * STRIDE;
+        hooks[code[at + SLOT.args]!]!(hookArgs(code, regs, at));
         retried = pc;
         pc -= STRIDE; // again, once
         continue;
       }
       const index = pc / STRIDE;
-      return { index, errno, meta: program.meta[index]! };
+      return { index, errno, meta: program.describe(index) };
     }
     const out = code[pc + SLOT.result]!;
     if (out >= 0) regs[out] = r;

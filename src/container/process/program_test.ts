@@ -31,7 +31,7 @@ Deno.test("program: a call's result reaches later calls through its register", (
   p.call(257, [-100, path, 0, 0], { step: "open x", syscall: "open", result: fd });
   p.call(3, [fd], { step: "close x", syscall: "close" });
   const { calls, seam } = recording(new Map([[257, [7]]]));
-  assert.equal(runProgram(p.build(), seam), null);
+  assert.equal(runProgram(p.end(), [], seam), null);
   assert.deepEqual(calls[0], [257, -100, p.address(path), 0, 0, 0, 0]);
   assert.deepEqual(calls[1], [3, 7, 0, 0, 0, 0, 0]);
 });
@@ -43,7 +43,7 @@ Deno.test("program: tolerated and optional failures go on, others stop with thei
   p.call(165, [3], { step: "mount /proc", syscall: "mount", path: "/proc", exitCode: 125 });
   p.call(3, [4], { step: "never", syscall: "close" });
   const { calls, seam } = recording(new Map([[258, [-17]], [165, [-1, -13]]]));
-  const failure = runProgram(p.build(), seam);
+  const failure = runProgram(p.end(), [], seam);
   assert.equal(calls.length, 3);
   assert.deepEqual(failure, {
     index: 2,
@@ -55,27 +55,36 @@ Deno.test("program: tolerated and optional failures go on, others stop with thei
 Deno.test("program: a call interrupted by a signal is made again; hooks run in their place", () => {
   const p = new ProgramBuilder();
   const order: string[] = [];
-  p.call(61, [1], { step: "wait", syscall: "wait4" });
-  p.hook("the hook", () => order.push("hook"));
+  const fd = p.register();
+  p.call(61, [1], { step: "wait", syscall: "wait4", result: fd });
+  p.hook("the hook", 1, [fd, 9]);
   p.call(3, [1], { step: "close", syscall: "close" });
-  const { calls, seam } = recording(new Map([[61, [-4, 0]]]));
-  const program = p.build();
-  assert.equal(runProgram(program, seam), null);
+  const { calls, seam } = recording(new Map([[61, [-4, 5]]]));
+  const program = p.end();
+  const hooks = [
+    () => order.push("wrong"),
+    (args: readonly number[]) => order.push(`hook ${args}`),
+  ];
+  assert.equal(runProgram(program, hooks, seam), null);
   assert.deepEqual(calls.map((c) => c[0]), [61, 61, 3]);
-  assert.deepEqual(order, ["hook"]);
+  assert.deepEqual(order, ["hook 5,9,0,0,0"]);
   assert.deepEqual(program.listing(), ["wait: wait4", "the hook: (hook)", "close: close"]);
 });
 
 Deno.test("program: a fallback runs once on a failure, then the call is made again", () => {
   const p = new ProgramBuilder();
-  let fallbacks = 0;
-  const fallback = () => void fallbacks++;
-  p.call(165, [1], { step: "mount /a", syscall: "mount", fallback });
-  p.call(165, [2], { step: "mount /b", syscall: "mount", path: "/b", fallback });
+  const fallbacks: number[] = [];
+  const named = (step: string, n: number) => ({
+    step,
+    syscall: "mount",
+    fallback: { hook: 0, args: [n] },
+  });
+  p.call(165, [1], named("mount /a", 7));
+  p.call(165, [2], named("mount /b", 8));
   const { calls, seam } = recording(new Map([[165, [-2, 0, -2, -2]]]));
-  const failure = runProgram(p.build(), seam);
+  const failure = runProgram(p.end(), [([n]) => void fallbacks.push(n!)], seam);
   assert.deepEqual(calls.map((c) => c[1]), [1, 1, 2, 2]);
-  assert.equal(fallbacks, 2);
+  assert.deepEqual(fallbacks, [7, 8]);
   assert.equal(failure?.index, 1);
   assert.equal(failure?.errno, 2);
 });
@@ -105,11 +114,13 @@ Deno.test("init program: host paths are opened before the chroot, targets are co
       network: false,
       mounts: [{ type: "bind", source: root, target: "/data", readonly: true }],
     });
-    const init = prepareInit(
-      spec,
-      { stdio: [0, 1, 2], setgroupsDenied: true, lastCapability: 40 },
-      {},
-    );
+    const init = prepareInit(spec, {
+      sock: 5,
+      stdio: [0, 1, 2],
+      setgroupsDenied: true,
+      lastCapability: 40,
+      signals: { ignored: [13], caught: [2, 15] },
+    });
     const listing = init.setup.listing();
     const chroot = listing.indexOf(`enter the root: chroot ${spec.root}`);
     assert.ok(chroot > 0, listing.join("\n"));
@@ -132,7 +143,12 @@ Deno.test("init program: host paths are opened before the chroot, targets are co
     assert.ok(finish.includes("set no_new_privs: prctl"));
     assert.ok(finish.includes("limit the capability bounding set: prctl PR_CAPBSET_DROP 21"));
     assert.ok(!finish.includes("limit the capability bounding set: prctl PR_CAPBSET_DROP 41"));
-    assert.deepEqual(init.candidates, candidatesFor("sh", spec.env));
+    assert.deepEqual(init.names().candidates, candidatesFor("sh", spec.env));
+    assert.equal(init.candidates.length, init.names().candidates.length);
+    // Without a gate, only the signals execve would keep ignored are reset.
+    const resets = finish.filter((l) => l.startsWith("reset signal dispositions: rt_sigaction"));
+    assert.equal(resets.length, 11); // the setup's own ignores, SIGPIPE among them
+    assert.ok(listing[0]!.startsWith("ignore signals during the setup"));
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
