@@ -37,7 +37,7 @@ else
 fi
 build_binary() {
   local target=$1 out=dist/paranoid
-  local args=(compile -A --no-config --v8-flags=--single-threaded --quiet)
+  local args=(compile -A --no-config --v8-flags=--single-threaded,--no-lazy --quiet)
   if [ -n "$target" ]; then
     args+=(--target "$target")
     out="dist/paranoid-$target"

@@ -9,6 +9,9 @@ import { reportFailure, step } from "./steps.ts";
 import { receive, send } from "./messages.ts";
 
 const SIGKILL = 9;
+const SIG_BLOCK = 0;
+/** A kernel sigset_t with every signal (the kernel leaves SIGKILL and SIGSTOP out itself). */
+const ALL_SIGNALS = new Uint8Array(8).fill(0xff);
 const TUNSETIFF = 0x400454ca;
 const IFF_TAP = 0x0002;
 const IFF_NO_PI = 0x1000;
@@ -42,6 +45,10 @@ function crashOnceForTests(): void {
 export function runChild(programs: InitPrograms, sock: number): never {
   try {
     prctl(PR.SET_PDEATHSIG, BigInt(SIGKILL));
+    // Born a copy of the host side, it has its signal handlers: none may run here (one
+    // would tell the host side's event loop of a signal it did not get). The init's finish
+    // program sets the dispositions to default, then unblocks.
+    libc.sigprocmask(SIG_BLOCK, ALL_SIGNALS, null);
     crashOnceForTests();
     // The host side writes the maps (or says to write them here), then says go. Had it died
     // before the death signal was armed, its end of the channel is closed: end of file here.

@@ -23,6 +23,7 @@ import { ETC_STAGING, type MountStep, planMounts } from "../mounts.ts";
 import type { ContainerSpec } from "../spec.ts";
 import { DEFAULT_PATH } from "./identity.ts";
 import {
+  type CallOptions,
   HeapMemory,
   ProgramBuilder,
   type ProgramMemory,
@@ -96,13 +97,6 @@ const SIG_SETMASK = 2;
 const SIGSET_SIZE = 8;
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 
-/**
- * What pid 1 ignores while it sets up, where a copy of the host side's handler would run:
- * HUP INT QUIT USR1 USR2 PIPE TERM TSTP TTIN TTOU WINCH. The kernel drops the others sent to
- * a namespace's init with no handler. Reset to default before INIT.
- */
-const SETUP_IGNORED_SIGNALS = [1, 2, 3, 10, 12, 13, 15, 20, 21, 22, 28] as const;
-
 /** Whether a signal's disposition may be set (not KILL, STOP or glibc's own 32 and 33). */
 function catchable(sig: number): boolean {
   return sig >= 1 && sig < 65 && sig !== 9 && sig !== 19 && sig !== 32 && sig !== 33;
@@ -166,17 +160,6 @@ class SetupWriter {
     const p = this.program;
     const nr = this.#nr;
     const spec = this.#spec;
-    const ign = new BigUint64Array(4); // struct sigaction with SIG_IGN
-    ign[0] = 1n;
-    const ignore = p.bytes(new Uint8Array(ign.buffer));
-    for (const sig of new Set([...SETUP_IGNORED_SIGNALS, ...this.#context.signals.caught])) {
-      if (!catchable(sig)) continue;
-      p.call(nr.rt_sigaction, [sig, ignore, 0, SIGSET_SIZE], {
-        step: "ignore signals during the setup",
-        syscall: "rt_sigaction",
-        optional: true,
-      });
-    }
     let gate: Register | null = null;
     if (spec.startGate !== null) {
       gate = p.register();
@@ -296,22 +279,27 @@ class SetupWriter {
     const nr = this.#nr;
     switch (s.op) {
       case "mount": {
-        const named = { step: s.step, optional: s.optional };
-        this.#ensure(s.target, s.targetKind, named);
+        // Under a filesystem mounted here there are no links of the root's to follow, and
+        // under proc and sysfs nothing can be made: what is missing there stays missing.
+        const fresh = this.#freshFilesystemOf(s.target);
+        if (fresh !== "proc" && fresh !== "sysfs") {
+          this.#ensure(s.target, s.targetKind, s.step, s.optional, fresh !== null);
+        }
+        const options: CallOptions = {
+          step: s.step,
+          syscall: "mount",
+          path: s.target,
+          optional: s.optional,
+          ...(fresh === null ? { fallback: this.#follow(s.target, s.targetKind) } : {}),
+        };
         if (tree !== null) {
-          p.call(nr.move_mount, [
-            tree,
-            p.cstr(""),
-            AT_FDCWD,
-            p.cstr(s.target),
-            MOVE_MOUNT_F_EMPTY_PATH,
-          ], {
-            ...named,
-            syscall: "mount",
-            path: s.target,
-            fallback: this.#follow(s.target, s.targetKind),
-          });
-          p.call(nr.close, [tree], { ...named, syscall: "close", optional: true });
+          const empty = p.cstr("");
+          p.call(
+            nr.move_mount,
+            [tree, empty, AT_FDCWD, p.cstr(s.target), MOVE_MOUNT_F_EMPTY_PATH],
+            options,
+          );
+          p.call(nr.close, [tree], { step: s.step, syscall: "close", optional: true });
         } else {
           p.call(nr.mount, [
             s.source === null ? 0 : p.cstr(s.source),
@@ -319,21 +307,22 @@ class SetupWriter {
             s.fstype === null ? 0 : p.cstr(s.fstype),
             s.flags,
             s.data === null ? 0 : p.cstr(s.data),
-          ], {
-            ...named,
-            syscall: "mount",
-            path: s.target,
-            fallback: this.#follow(s.target, s.targetKind),
-          });
+          ], options);
         }
-        this.#mounted(s.target);
+        this.#mounted(s.target, s.fstype);
         return;
       }
       case "remount-readonly":
         this.#readOnly(s.target, s.step, s.optional);
         return;
       case "symlink":
-        this.#ensure(parentOf(s.path), "dir", { step: s.step, optional: false });
+        this.#ensure(
+          parentOf(s.path),
+          "dir",
+          s.step,
+          false,
+          this.#freshFilesystemOf(s.path) !== null,
+        );
         p.call(nr.symlinkat, [p.cstr(s.target), AT_FDCWD, p.cstr(s.path)], {
           step: s.step,
           syscall: "symlink",
@@ -341,18 +330,28 @@ class SetupWriter {
         });
         return;
       case "write": {
-        this.#ensure(parentOf(s.path), "dir", { step: s.step, optional: false });
+        this.#ensure(
+          parentOf(s.path),
+          "dir",
+          s.step,
+          false,
+          this.#freshFilesystemOf(s.path) !== null,
+        );
         const fd = p.register();
-        const named = { step: s.step, path: s.path };
+        const path = s.path;
         p.call(nr.openat, [
           AT_FDCWD,
-          p.cstr(s.path),
+          p.cstr(path),
           O.WRONLY | O.CREAT | O.TRUNC | O.CLOEXEC | O.NOFOLLOW,
           0o644,
-        ], { ...named, syscall: "open", result: fd });
+        ], { step: s.step, syscall: "open", path, result: fd });
         const content = new TextEncoder().encode(s.content);
-        p.call(nr.write, [fd, p.bytes(content), content.length], { ...named, syscall: "write" });
-        p.call(nr.close, [fd], { ...named, syscall: "close" });
+        p.call(nr.write, [fd, p.bytes(content), content.length], {
+          step: s.step,
+          syscall: "write",
+          path,
+        });
+        p.call(nr.close, [fd], { step: s.step, syscall: "close", path });
         return;
       }
     }
@@ -363,40 +362,73 @@ class SetupWriter {
     return { hook: INIT_HOOK.follow, args: [this.program.cstr(path), kind === "file" ? 1 : 0] };
   }
 
-  /** Makes sure `path` exists (as a directory, or as a file), with its parents, as mkdir -p. */
-  #ensure(path: string, kind: "dir" | "file", named: { step: string; optional: boolean }): void {
+  /**
+   * Makes sure `path` exists (as a directory, or as a file), with its parents, as mkdir -p.
+   * Where it may lead through the root's links (`fresh` false), a link to a path not made
+   * yet is followed by the fallback hook.
+   */
+  #ensure(
+    path: string,
+    kind: "dir" | "file",
+    step: string,
+    optional: boolean,
+    fresh: boolean,
+  ): void {
     const p = this.program;
     const nr = this.#nr;
     const dirs = kind === "dir" ? path : parentOf(path);
-    const parts = dirs.split("/").filter((x) => x !== "");
-    let at = "";
-    for (const part of parts) {
-      at += `/${part}`;
-      if (this.#ensured.has(at)) continue;
-      p.call(nr.mkdirat, [AT_FDCWD, p.cstr(at), 0o755], {
-        ...named,
+    for (let end = dirs.indexOf("/", 1);; end = dirs.indexOf("/", end + 1)) {
+      const at = end < 0 ? dirs : dirs.slice(0, end);
+      const made = at === "" || at.endsWith("/") || this.#ensured.has(at); // "//": nothing to make
+      if (made) {
+        if (end < 0) break;
+        continue;
+      }
+      const options: CallOptions = {
+        step,
         syscall: "mkdir",
         path: at,
+        optional,
         tolerate: [EEXIST],
-        // A parent that is a link to a path not made yet: make it, following the links.
-        fallback: this.#follow(at, "dir"),
-      });
+        ...(fresh ? {} : { fallback: this.#follow(at, "dir") }),
+      };
+      p.call(nr.mkdirat, [AT_FDCWD, p.cstr(at), 0o755], options);
       this.#ensured.add(at);
+      if (end < 0) break;
     }
     if (kind === "file") {
       p.call(nr.mknodat, [AT_FDCWD, p.cstr(path), S_IFREG | 0o644, 0], {
-        ...named,
+        step,
         syscall: "mknod",
         path,
+        optional,
         tolerate: [EEXIST],
       });
     }
   }
 
+  /** Filesystems mounted by this program (tmpfs, proc, ...) by mount point, newest last. */
+  readonly #fresh: { target: string; fstype: string }[] = [];
+
+  /** The type of the filesystem this program mounted that `path` lies under, if any. */
+  #freshFilesystemOf(path: string): string | null {
+    for (let i = this.#fresh.length - 1; i >= 0; i--) {
+      const m = this.#fresh[i]!;
+      if (path.startsWith(m.target + "/")) return m.fstype;
+    }
+    return null;
+  }
+
   /** A mount at `target` hides what was under it: directories made there are gone. */
-  #mounted(target: string): void {
+  #mounted(target: string, fstype: string | null): void {
     const prefix = target === "/" ? "/" : `${target}/`;
     for (const d of [...this.#ensured]) if (d.startsWith(prefix)) this.#ensured.delete(d);
+    for (let i = this.#fresh.length - 1; i >= 0; i--) {
+      if (this.#fresh[i]!.target.startsWith(prefix) || this.#fresh[i]!.target === target) {
+        this.#fresh.splice(i, 1);
+      }
+    }
+    if (fstype !== null) this.#fresh.push({ target, fstype });
   }
 
   #readOnly(target: string, step: string, optional: boolean): void {
@@ -495,11 +527,12 @@ function writeFinish(
     step: "set the parent death signal",
     syscall: "prctl",
   });
-  // Default dispositions: execve keeps an ignored signal ignored, and before the gate a
-  // handler of the host side's would catch what should end a created container (SIGTERM).
+  // Default dispositions, then no signal blocked (the child blocked them all when it was
+  // born, so that no handler of the host side's ran in it): execve would keep an ignored
+  // signal ignored, and before the gate a handler would catch what should end a created
+  // container (SIGTERM).
   const dfl = p.bytes(new Uint8Array(32)); // struct sigaction with SIG_DFL
-  const reset = new Set([...context.signals.ignored, ...SETUP_IGNORED_SIGNALS]);
-  if (gate !== null) { for (const sig of context.signals.caught) reset.add(sig); }
+  const reset = new Set([...context.signals.ignored, ...context.signals.caught]);
   for (const sig of [...reset].filter(catchable).sort((a, b) => a - b)) {
     p.call(nr.rt_sigaction, [sig, dfl, 0, SIGSET_SIZE], {
       step: "reset signal dispositions",

@@ -145,10 +145,16 @@ Deno.test("init program: host paths are opened before the chroot, targets are co
     assert.ok(!finish.includes("limit the capability bounding set: prctl PR_CAPBSET_DROP 41"));
     assert.deepEqual(init.names().candidates, candidatesFor("sh", spec.env));
     assert.equal(init.candidates.length, init.names().candidates.length);
-    // Without a gate, only the signals execve would keep ignored are reset.
-    const resets = finish.filter((l) => l.startsWith("reset signal dispositions: rt_sigaction"));
-    assert.equal(resets.length, 11); // the setup's own ignores, SIGPIPE among them
-    assert.ok(listing[0]!.startsWith("ignore signals during the setup"));
+    // The signals the host side ignores or catches are reset, then none is blocked.
+    const resets = finish.filter((l) => l.startsWith("reset signal dispositions: "));
+    assert.deepEqual(resets.map((l) => l.split(": ")[1]), [
+      "rt_sigaction",
+      "rt_sigaction",
+      "rt_sigaction",
+      "rt_sigprocmask",
+    ]);
+    // Nothing is made under proc or sysfs, nor followed through links under a fresh tmpfs.
+    assert.ok(!listing.some((l) => /: (mkdir|mknod) \/(proc|sys)\//.test(l)), listing.join("\n"));
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
