@@ -34,7 +34,7 @@ export { ContainerStartError, type StdioMode } from "./src/container/process/hos
 export type { BindMount, MountSpec, TmpfsMount } from "./src/container/spec.ts";
 export { ensureDefaultRootfs } from "./src/container/default_rootfs.ts";
 export type { NetworkOptions } from "./src/container/options.ts";
-export type { PortMapping } from "./src/net/host/publish.ts";
+export type { PortMapping } from "./src/net/host/port_mapping.ts";
 export { images, pull, PullError, type PullOptions } from "./src/image/api.ts";
 export type { ImageRecord } from "./src/image/store.ts";
 export {

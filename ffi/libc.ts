@@ -11,8 +11,6 @@ import { RAW_CALL_NAMES, rawCalls, type RawSyscall } from "./raw_calls.ts";
 export const LIBC_SYMBOLS = {
   // pid_t fork(void)
   fork: { parameters: [], result: "i32" },
-  // int madvise(void *addr, size_t length, int advice)
-  madvise: { parameters: ["usize", "usize", "i32"], result: "i32" },
   // int unshare(int flags)
   unshare: { parameters: ["i32"], result: "i32" },
   // int setns(int fd, int nstype)

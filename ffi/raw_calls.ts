@@ -125,6 +125,7 @@ export const RAW_NUMBERS = {
     mount_setattr: 442,
     keyctl: 250,
     clone: 56,
+    madvise: 28,
   },
   aarch64: {
     close: 57,
@@ -181,6 +182,7 @@ export const RAW_NUMBERS = {
     mount_setattr: 442,
     keyctl: 219,
     clone: 220,
+    madvise: 233,
   },
 } as const;
 

@@ -43,11 +43,13 @@ function userRangesForFork(): [bigint, bigint][] {
   const high = 0x7ffffffff000n;
   const cut: [bigint, bigint][] = [];
   try {
-    for (const line of Deno.readTextFileSync("/proc/self/maps").split("\n")) {
-      if (!line.includes("[vvar")) continue;
-      const [range] = line.split(" ");
-      const [a, b] = range!.split("-").map((h) => BigInt(`0x${h}`));
-      cut.push([a!, b!]);
+    // Only the lines naming [vvar...]: found by search, not by splitting every line.
+    const maps = Deno.readTextFileSync("/proc/self/maps");
+    for (let at = maps.indexOf("[vvar"); at >= 0; at = maps.indexOf("[vvar", at + 1)) {
+      const line = maps.lastIndexOf("\n", at) + 1;
+      const dash = maps.indexOf("-", line);
+      const space = maps.indexOf(" ", dash);
+      cut.push([BigInt(`0x${maps.slice(line, dash)}`), BigInt(`0x${maps.slice(dash + 1, space)}`)]);
     }
   } catch {
     // no /proc: one range
@@ -66,9 +68,9 @@ function userRangesForFork(): [bigint, bigint][] {
 /**
  * fork(2) from Deno. V8 marks its heap MADV_DONTFORK; madvise over the user address space
  * (around [vvar]), with nothing allocated between it and fork(2), undoes that first.
- * What the children call is bound before, in the parent, unless `childBindsLate` (then the
- * child binds LATE_CHILD_SYMBOLS itself, as the container's child does while newuidmap runs,
- * before it forks INIT's process). V8 must be single-threaded;
+ * What the children call is bound before, in the parent, unless `childBindsLate` (then a
+ * child that needs LATE_CHILD_SYMBOLS binds them itself, as the container's --init reaper
+ * does). V8 must be single-threaded;
  * see src/container/single_thread.ts. The child may make only synchronous calls.
  *
  * With `namespaces` (CLONE_NEW* flags), the child is born in new namespaces: clone(2) itself,
@@ -81,19 +83,21 @@ export function fork(options: { childBindsLate?: boolean; namespaces?: number } 
   // A caller whose child waits anyway (for its id maps) lets it bind the rest meanwhile.
   if (!options.childBindsLate) bindLibc(LATE_CHILD_SYMBOLS);
   const ranges = forkRanges ??= userRangesForFork();
-  const madvise = libc.madvise;
-  const forkNow = libc.fork;
+  // Both through the one syscall binding (each binding of its own costs a compiled trampoline).
   const syscall = libc.syscall6;
-  const clone = options.namespaces === undefined ? 0n : BigInt(
-    SYSCALL_NUMBERS.clone,
-  );
+  const madvise = BigInt(SYSCALL_NUMBERS.madvise);
+  const doFork = BigInt(MADV_DOFORK);
+  const forkNow = options.namespaces === undefined ? libc.fork : null;
+  const clone = BigInt(SYSCALL_NUMBERS.clone);
   const flags = BigInt((options.namespaces ?? 0) | SIGCHLD);
   // From here to fork(2), nothing may allocate: an allocation can start a garbage collection,
   // which maps fresh V8 pages DONTFORK, and a child touching one dies of SIGSEGV. So an indexed
   // loop (an iterator is an allocation) over lengths computed once (a BigInt subtraction is
-  // one too), and the clone arguments made above.
-  for (let i = 0; i < ranges.length; i++) madvise(ranges[i]![0], ranges[i]![1], MADV_DOFORK);
-  const pid = clone === 0n ? forkNow() : Number(syscall(clone, flags, 0n, 0n, 0n, 0n, 0n));
+  // one too), and the call's arguments made above.
+  for (let i = 0; i < ranges.length; i++) {
+    syscall(madvise, ranges[i]![0], ranges[i]![1], doFork, 0n, 0n, 0n);
+  }
+  const pid = forkNow !== null ? forkNow() : Number(syscall(clone, flags, 0n, 0n, 0n, 0n, 0n));
   return pid < 0 ? check(pid, options.namespaces === undefined ? "fork" : "clone") : pid;
 }
 

@@ -13,7 +13,7 @@ import {
   NO_TUN_WARNING,
   tunUsable,
 } from "../container/network.ts";
-import { PublishError } from "../net/host/publish.ts";
+import { PublishError } from "../net/host/port_mapping.ts";
 import { CgroupUnavailableError, ContainerCgroup } from "../container/cgroups.ts";
 import { ensureSingleThreaded } from "../container/single_thread.ts";
 import { parseOptions, stringOption, UsageError } from "./args.ts";

@@ -5,7 +5,7 @@ import { compileProfile, parseProfile, SeccompProfileError } from "../container/
 import { hostArch } from "../container/seccomp/default.ts";
 import type { ContainerOptions, NetworkOptions } from "../container/options.ts";
 import type { MountSpec } from "../container/spec.ts";
-import { parsePublish } from "../net/host/publish.ts";
+import { parsePublish } from "../net/host/port_mapping.ts";
 import { parseMemory, type ResourceLimits } from "../container/cgroups.ts";
 import {
   listOption,

@@ -5,7 +5,7 @@ import { detectIdMapping } from "./idmap.ts";
 import { DEFAULT_PATH } from "./process/identity.ts";
 import type { ResourceLimits } from "./cgroups.ts";
 import { defaultSeccompProgram } from "./seccomp/cache.ts";
-import type { PortMapping } from "../net/host/publish.ts";
+import type { PortMapping } from "../net/host/port_mapping.ts";
 import type {
   CapabilitySets,
   ContainerSpec,

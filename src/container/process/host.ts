@@ -188,7 +188,7 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
   mark("fork");
   let pid: number;
   try {
-    pid = fork({ namespaces: NAMESPACES });
+    pid = fork({ namespaces: NAMESPACES, childBindsLate: true });
   } catch (e) {
     close(host);
     close(child);

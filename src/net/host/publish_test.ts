@@ -1,7 +1,8 @@
 // Tests for published-port parsing, including the bracketed IPv6 host address form.
 
 import assert from "node:assert/strict";
-import { parsePublish, PortPublisher } from "./publish.ts";
+import { PortPublisher } from "./publish.ts";
+import { parsePublish } from "./port_mapping.ts";
 
 Deno.test("publish: parses [::1]:HOSTPORT:CONTAINERPORT and IPv6 ranges", () => {
   assert.deepEqual(parsePublish("[::1]:8080:80"), [
