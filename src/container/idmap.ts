@@ -10,7 +10,7 @@ import {
   read,
   setNonBlocking,
   spawn,
-  waitpidAsync,
+  waitpid,
 } from "../../ffi/sys.ts";
 import type { IdMapping, IdRange } from "./spec.ts";
 
@@ -178,52 +178,61 @@ export function prepareMapHelpers(): void {
   prepareSpawn();
 }
 
-/** Runs newuidmap and newgidmap for `pid`; throws an Error naming the helper and its message. */
-export async function writeMapsWithHelpers(pid: number, mapping: IdMapping): Promise<void> {
-  // The two helpers are independent: run them side by side. posix_spawn starts them in well
-  // under a millisecond, where Deno.Command's first use costs several.
+/**
+ * Runs newuidmap and newgidmap for `pid`, side by side, and waits for both on this thread
+ * (they take a few milliseconds, which a hop through the thread pool per helper only
+ * lengthened); throws an Error naming the helper and its message.
+ */
+export function writeMapsWithHelpers(pid: number, mapping: IdMapping): void {
+  // posix_spawn starts them in well under a millisecond, where Deno.Command's first use costs
+  // several.
   const devNull = open("/dev/null", O.RDWR | O.CLOEXEC);
+  const started: { tool: string; child: number; errRead: number }[] = [];
+  let failure: Error | null = null;
   try {
-    await Promise.all(
-      ([["newuidmap", mapping.uids], ["newgidmap", mapping.gids]] as const).map(
-        async ([tool, ranges]) => {
-          const args = [tool, String(pid)];
-          for (const r of ranges) args.push(String(r.inside), String(r.outside), String(r.count));
-          const path = helperPath(tool);
-          const [errRead, errWrite] = pipe();
-          let child: number;
-          try {
-            child = spawn(path, args, [], [devNull, devNull, errWrite]);
-          } catch (e) {
-            close(errRead);
-            throw new Error(`${tool} could not be started: ${(e as Error).message}`);
-          } finally {
-            close(errWrite);
-          }
-          const status = await waitpidAsync(child);
-          // The helper has exited: what it said is in the pipe, and no one else writes there.
-          const said = new Uint8Array(4096);
-          setNonBlocking(errRead, true);
-          let n = 0;
-          try {
-            n = read(errRead, said);
-          } catch {
-            // nothing to read
-          } finally {
-            close(errRead);
-          }
-          if (status.code !== 0) {
-            const why = new TextDecoder().decode(said.subarray(0, Math.max(n, 0))).trim()
-              .split("\n").pop() ?? "";
-            const how = status.code === null ? `signal ${status.signal}` : `exit ${status.code}`;
-            throw new Error(
-              `${tool} failed for pid ${pid}: ${why || how}; check /etc/subuid and /etc/subgid`,
-            );
-          }
-        },
-      ),
-    );
+    for (
+      const [tool, ranges] of [["newuidmap", mapping.uids], ["newgidmap", mapping.gids]] as const
+    ) {
+      const args = [tool, String(pid)];
+      for (const r of ranges) args.push(String(r.inside), String(r.outside), String(r.count));
+      const [errRead, errWrite] = pipe();
+      try {
+        started.push({
+          tool,
+          child: spawn(helperPath(tool), args, [], [devNull, devNull, errWrite]),
+          errRead,
+        });
+      } catch (e) {
+        close(errRead);
+        failure ??= new Error(`${tool} could not be started: ${(e as Error).message}`);
+      } finally {
+        close(errWrite);
+      }
+    }
   } finally {
     close(devNull);
   }
+  for (const { tool, child, errRead } of started) {
+    const { status } = waitpid(child);
+    // The helper has exited: what it said is in the pipe, and no one else writes there.
+    const said = new Uint8Array(4096);
+    setNonBlocking(errRead, true);
+    let n = 0;
+    try {
+      n = read(errRead, said);
+    } catch {
+      // nothing to read
+    } finally {
+      close(errRead);
+    }
+    if (status.code !== 0 && failure === null) {
+      const why = new TextDecoder().decode(said.subarray(0, Math.max(n, 0))).trim()
+        .split("\n").pop() ?? "";
+      const how = status.code === null ? `signal ${status.signal}` : `exit ${status.code}`;
+      failure = new Error(
+        `${tool} failed for pid ${pid}: ${why || how}; check /etc/subuid and /etc/subgid`,
+      );
+    }
+  }
+  if (failure !== null) throw failure;
 }

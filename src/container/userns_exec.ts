@@ -57,7 +57,7 @@ const INNER_SHELL =
 
 /** Writes `pid`'s maps: with newuidmap and newgidmap, or its one id from this process. */
 async function writeMaps(pid: number, mapping: ReturnType<typeof detectIdMapping>["mapping"]) {
-  if (mapping.helpers) return await writeMapsWithHelpers(pid, mapping);
+  if (mapping.helpers) return writeMapsWithHelpers(pid, mapping);
   await Deno.writeTextFile(`/proc/${pid}/setgroups`, "deny");
   await Deno.writeTextFile(`/proc/${pid}/uid_map`, formatIdMap(mapping.uids));
   await Deno.writeTextFile(`/proc/${pid}/gid_map`, formatIdMap(mapping.gids));
@@ -162,7 +162,7 @@ export async function runInUserNamespace(
   const got = await receiveMessageAsync(hostSock, buf);
   if (got.length > 0) {
     try {
-      if (mapping.helpers) await writeMapsWithHelpers(pid, mapping);
+      if (mapping.helpers) writeMapsWithHelpers(pid, mapping);
       send(hostSock, { t: "maps", own: ownMaps(mapping), tap: false });
     } catch (e) {
       close(hostSock);

@@ -3,6 +3,7 @@
 import { close, exitNow, ioctl, O, open, PR, prctl } from "../../../ffi/sys.ts";
 import { libc } from "../../../ffi/libc.ts";
 import { ifreq } from "../../../ffi/structs.ts";
+import { offerOffloads } from "../../net/link/tun_offload.ts";
 import { containerInit } from "./init.ts";
 import type { InitPrograms } from "./init_program.ts";
 import { reportFailure, step } from "./steps.ts";
@@ -74,6 +75,8 @@ export function runChild(programs: InitPrograms, sock: number): never {
       const req = ifreq("eth0");
       new DataView(req.buffer).setUint16(16, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, true);
       step("create the TAP device eth0", () => ioctl(fd, TUNSETIFF, req, "/dev/net/tun"));
+      // Before INIT runs, so that what it sends first is segmented as what it sends later.
+      offerOffloads(fd);
       send(sock, { t: "tap" }, [fd]);
       close(fd);
     }

@@ -31,7 +31,7 @@ import { isSingleThreaded, NotSingleThreadedError } from "../single_thread.ts";
 import type { ContainerSpec } from "../spec.ts";
 import { runChild } from "./child.ts";
 import { prepareContainerInit } from "./init.ts";
-import { decodeMessage, type Message, send, type StepFailed } from "./messages.ts";
+import { decodeMessage, type Message, receive, send, type StepFailed } from "./messages.ts";
 import { explainFailure } from "./explain.ts";
 
 /** Where a standard stream of INIT goes, as in Deno.Command. */
@@ -221,7 +221,7 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
 
   try {
     options.onForked?.(pid);
-    if (spec.idMapping.helpers) await writeMapsWithHelpers(pid, spec.idMapping);
+    if (spec.idMapping.helpers) writeMapsWithHelpers(pid, spec.idMapping);
     send(host, { t: "maps", own: ownMaps(spec.idMapping), tap: spec.network.mode === "tap" });
     mark("id maps written");
   } catch (e) {
@@ -242,11 +242,13 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
   }
 
   // The channel until INIT is executed ("exec", then end of file), waits at its start gate, or
-  // a step fails. End of file without "exec" is a child that died before.
+  // a step fails. End of file without "exec" is a child that died before. The child is busy
+  // for a few milliseconds of system calls: wait for it on this thread, with no hop through
+  // the thread pool per message.
   let gated = false;
   let executing = false;
   for (;;) {
-    const got = await channel.next();
+    const got = receive(host);
     if (got === null) break;
     const m = got.message;
     if (m.t === "tap") tapFd = got.fds[0] ?? null;

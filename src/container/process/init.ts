@@ -215,6 +215,8 @@ function finishAndExec(programs: InitPrograms, hooks: readonly Hook[]): never {
  */
 function runReaper(programs: InitPrograms, hooks: readonly Hook[], sock: number): never {
   const sfd = step("block signals for the reaper", () => signalFd([SIGCHLD, ...FORWARDED_SIGNALS]));
+  // Before INIT exists, so that it never sees the host side's command line as pid 1's.
+  setProcessTitle("paranoid-init");
   const child = step("fork INIT", () => fork());
   if (child === 0) {
     close(sfd);
@@ -225,7 +227,6 @@ function runReaper(programs: InitPrograms, hooks: readonly Hook[], sock: number)
     }
   }
   close(sock);
-  setProcessTitle("paranoid-init");
   const info = new Uint8Array(128); // struct signalfd_siginfo
   for (;;) {
     const n = read(sfd, info);

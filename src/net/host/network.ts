@@ -14,13 +14,15 @@ import { dnsOverTcp, TcpBridge } from "./tcp_bridge.ts";
 import { UdpBridge } from "./udp_bridge.ts";
 import { DnsForwarder } from "../services/dns_forwarder.ts";
 import { HostIcmpEcho } from "./icmp_echo.ts";
-import { TapLink, type TapStats } from "../link/tap.ts";
+import { type FrameHandler, TapLink, type TapStats } from "../link/tap.ts";
 import { Reactor, type ReactorStats } from "../reactor.ts";
 import { openPcapFile } from "../link/pcap.ts";
 import type { PortPublisher } from "./publish.ts";
 
 /** The longest a closing network waits for bridged connections to hand the host their last data. */
 const DRAIN_MS = 2000;
+/** Rounds of reading what the TAP holds at close, a millisecond apart, while frames keep coming. */
+const TAP_DRAIN_ROUNDS = 8;
 
 /** Options of a container network. */
 export interface ContainerNetworkOptions {
@@ -47,6 +49,8 @@ export class ContainerNetwork {
   /** The stack's configuration. */
   readonly config: NetworkConfig;
   readonly #link: TapLink;
+  /** What the link calls with each frame read from the TAP. */
+  readonly #onFrame: FrameHandler;
   readonly #reactor: Reactor;
   readonly #stack: NetworkStack;
   readonly #tcp: TcpLayer;
@@ -133,21 +137,19 @@ export class ContainerNetwork {
     this.#publish = options.publish ?? null;
     this.#publish?.serveTcp(this.#tcpBridge, this.config, this.#reactor);
     const stack = this.#stack;
-    link.start(
-      trace === null
-        ? (frame, checksumValid) => {
-          rxChecksumValid = checksumValid;
-          stack.receive(frame, performance.now());
-          rxChecksumValid = false;
-        }
-        : (frame, checksumValid) => {
-          trace.write(frame, epoch + performance.now());
-          rxChecksumValid = checksumValid;
-          stack.receive(frame, performance.now());
-          rxChecksumValid = false;
-        },
-      () => this.#schedule(),
-    );
+    this.#onFrame = trace === null
+      ? (frame, checksumValid) => {
+        rxChecksumValid = checksumValid;
+        stack.receive(frame, performance.now());
+        rxChecksumValid = false;
+      }
+      : (frame, checksumValid) => {
+        trace.write(frame, epoch + performance.now());
+        rxChecksumValid = checksumValid;
+        stack.receive(frame, performance.now());
+        rxChecksumValid = false;
+      };
+    link.start(this.#onFrame, () => this.#schedule());
   }
 
   /** The TCP bridge, for published ports. */
@@ -185,7 +187,16 @@ export class ContainerNetwork {
   /** Stops the link and closes every host socket the container caused. */
   async close(): Promise<void> {
     if (this.#closed) return;
-    // What the container sent just before it ended goes out before the sockets close.
+    // What the container sent just before it ended goes out before the sockets close: first
+    // what waits on the TAP unread (the stack may have started after it was sent), in rounds,
+    // since an answer (ARP, an ACK) can release more that the container's kernel holds.
+    for (let round = 0; round < TAP_DRAIN_ROUNDS; round++) {
+      let frames = 0;
+      for (let n = 1; n > 0;) frames += n = this.#link.readReady(this.#onFrame);
+      if (frames === 0) break;
+      this.#schedule();
+      await new Promise((r) => setTimeout(r, 1));
+    }
     await this.#tcpBridge.drain(DRAIN_MS);
     if (this.#closed) return;
     this.#closed = true;

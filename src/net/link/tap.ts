@@ -27,6 +27,7 @@ import { lastErrno, libc } from "../../../ffi/libc.ts";
 import { close, EAGAIN, POLL, setNonBlocking } from "../../../ffi/sys.ts";
 import type { Reactor } from "../reactor.ts";
 import { splitUdpGso } from "./uso.ts";
+import { offerOffloads } from "./tun_offload.ts";
 import {
   completeChecksum,
   VIRTIO_NET_HDR_LEN,
@@ -40,12 +41,8 @@ export const MAX_FRAME = 65536 + 14;
 
 /** TUNGETIFF: _IOR('T', 210, unsigned int). */
 const TUNGETIFF = 0x800454d2;
-/** TUNSETOFFLOAD: _IOW('T', 208, unsigned int). */
-const TUNSETOFFLOAD = 0x400454d0;
 /** The ifreq flag for a virtio-net header on every frame. */
 export const IFF_VNET_HDR = 0x4000;
-/** TUNSETOFFLOAD bits (linux/if_tun.h). */
-export const TunOffload = { CSUM: 0x01, TSO4: 0x02, TSO6: 0x04, USO4: 0x20, USO6: 0x40 } as const;
 
 const ETH_HLEN = 14;
 const ETHERTYPE_IPV4 = 0x0800;
@@ -133,22 +130,10 @@ export class TapLink {
     setNonBlocking(fd, true);
     const vnetHdr = tapHasVnetHdr(fd);
     this.#hdrLen = vnetHdr ? VIRTIO_NET_HDR_LEN : 0;
-    let checksum = false;
-    let tso = false;
-    let uso = false;
-    if (vnetHdr && options.offload !== false) {
-      const tcp = TunOffload.CSUM | TunOffload.TSO4 | TunOffload.TSO6;
-      const offer = (bits: number) =>
-        libc.ioctlValue(fd, BigInt(TUNSETOFFLOAD), BigInt(bits)) === 0;
-      if (options.uso !== false && offer(tcp | TunOffload.USO4 | TunOffload.USO6)) {
-        checksum = tso = uso = true;
-      } else if (offer(tcp)) {
-        checksum = tso = true;
-      } else if (offer(TunOffload.CSUM)) {
-        checksum = true;
-      }
-    }
-    this.offload = { vnetHdr, checksum, tso, uso };
+    const taken = vnetHdr && options.offload !== false
+      ? offerOffloads(fd, options.uso !== false)
+      : { checksum: false, tso: false, uso: false };
+    this.offload = { vnetHdr, ...taken };
     const hdrPtr = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(this.#txHdr.bytes)));
     this.#iov32[0] = hdrPtr % 0x1_0000_0000;
     this.#iov32[1] = Math.floor(hdrPtr / 0x1_0000_0000);
