@@ -5,15 +5,6 @@ import { execve } from "../../ffi/sys.ts";
 /** The V8 flag that keeps V8's worker threads from being started. */
 export const SINGLE_THREADED_FLAG = "--single-threaded";
 
-/**
- * The V8 flags the CLI runs with: single-threaded, as fork() needs, and every function
- * compiled when its module is. With Deno's code cache that means every function comes
- * compiled from the cache; compiled lazily instead, a container's start compiled some
- * hundreds of functions every time, in the host side and again in the forked child
- * (about 5 ms of a 50 ms start here). scripts/paranoid and scripts/compile.sh give the same.
- */
-export const CLI_V8_FLAGS = `${SINGLE_THREADED_FLAG},--no-lazy`;
-
 /** True when this process has none of V8's platform worker threads. */
 export function isSingleThreaded(): boolean {
   let tasks: Deno.DirEntry[];
@@ -51,7 +42,9 @@ export function singleThreadedCommand(args: readonly string[]): string[] {
   // A compiled binary has its flags baked in; `deno run` needs the flag and the module again.
   const compiled = !/(^|\/)deno$/.test(exe);
   if (compiled) return [exe, ...args];
-  const flags = ["run", "-A", `--v8-flags=${CLI_V8_FLAGS}`, "--no-config"];
+  // Only the flag that fork() needs: V8 keeps a module's code cache only for the flags that
+  // made it, and the process that re-executes (run without flags) made it for these.
+  const flags = ["run", "-A", `--v8-flags=${SINGLE_THREADED_FLAG}`, "--no-config"];
   if (main.startsWith("jsr:") || main.startsWith("https:")) flags.push("--quiet");
   return [exe, ...flags, main, ...args];
 }
@@ -68,7 +61,7 @@ export function ensureSingleThreaded(args: readonly string[]): void {
   const env = Object.entries({
     ...Deno.env.toObject(),
     PARANOID_REEXEC: "1",
-    DENO_V8_FLAGS: CLI_V8_FLAGS,
+    DENO_V8_FLAGS: SINGLE_THREADED_FLAG,
   }).map(([k, v]) => `${k}=${v}`);
   execve(argv[0]!, argv, env);
 }
