@@ -5,8 +5,17 @@ import { execve } from "../../ffi/sys.ts";
 /** The V8 flag that keeps V8's worker threads from being started. */
 export const SINGLE_THREADED_FLAG = "--single-threaded";
 
-/** True when this process has none of V8's platform worker threads. */
+let singleThreaded: boolean | null = null;
+
+/**
+ * True when this process has none of V8's platform worker threads. V8 starts them (or not)
+ * with the process, by its flags: the answer is found once.
+ */
 export function isSingleThreaded(): boolean {
+  return singleThreaded ??= hasNoV8Workers();
+}
+
+function hasNoV8Workers(): boolean {
   let tasks: Deno.DirEntry[];
   try {
     tasks = [...Deno.readDirSync("/proc/self/task")];
