@@ -71,15 +71,23 @@ export function prepareContainerInit(
 
 /** The signals this process ignores and catches (SigIgn and SigCgt of /proc/self/status). */
 function hostSignals(): { ignored: number[]; caught: number[] } {
-  const of = (mask: bigint) => {
+  // A mask is 16 hex digits, signal 1 the lowest bit: read as two 32-bit halves.
+  const of = (hex: string) => {
     const signals: number[] = [];
-    for (let sig = 1; sig <= 64; sig++) if (mask & (1n << BigInt(sig - 1))) signals.push(sig);
+    const halves = [parseInt(hex.slice(-8), 16) || 0, parseInt(hex.slice(-16, -8), 16) || 0];
+    for (let sig = 1; sig <= 64; sig++) {
+      if ((halves[(sig - 1) >> 5]! >>> ((sig - 1) & 31)) & 1) signals.push(sig);
+    }
     return signals;
   };
   try {
     const status = Deno.readTextFileSync("/proc/self/status");
-    const field = (name: string) =>
-      BigInt(`0x${status.match(new RegExp(`^${name}:\\s*([0-9a-f]+)$`, "m"))?.[1] ?? "0"}`);
+    const field = (name: string) => {
+      const at = status.indexOf(`\n${name}:`);
+      if (at < 0) return "0";
+      const end = status.indexOf("\n", at + 1);
+      return status.slice(at + name.length + 2, end < 0 ? undefined : end).trim();
+    };
     return { ignored: of(field("SigIgn")), caught: of(field("SigCgt")) };
   } catch {
     // No /proc: every signal is reset.

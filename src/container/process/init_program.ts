@@ -102,6 +102,12 @@ function catchable(sig: number): boolean {
   return sig >= 1 && sig < 65 && sig !== 9 && sig !== 19 && sig !== 32 && sig !== 33;
 }
 
+/** Whether bit `n` (0 to 63) of a 64-bit mask is set, without a BigInt per test. */
+function hasBit(mask: bigint, n: number): boolean {
+  const half = n < 32 ? Number(mask & 0xffffffffn) : Number((mask >> 32n) & 0xffffffffn);
+  return ((half >>> (n & 31)) & 1) === 1;
+}
+
 /** The parent's of a container path ("/" for a top-level one). */
 function parentOf(path: string): string {
   return path.slice(0, path.lastIndexOf("/")) || "/";
@@ -507,7 +513,7 @@ function writeFinish(
   const early = fprog !== null && !spec.noNewPrivileges;
   if (early) seccomp();
   for (let cap = 0; cap <= Math.max(context.lastCapability, 0); cap++) {
-    if (spec.capabilities & (1n << BigInt(cap))) continue;
+    if (hasBit(spec.capabilities, cap)) continue;
     p.call(nr.prctl, [PR.CAPBSET_DROP, cap, 0, 0, 0], {
       step: "limit the capability bounding set",
       syscall: "prctl",
@@ -610,7 +616,7 @@ function writeCapabilities(p: ProgramBuilder, spec: ContainerSpec): void {
     syscall: "prctl",
   });
   for (let cap = 0; cap <= 63; cap++) {
-    if (!(sets.ambient & (1n << BigInt(cap)))) continue;
+    if (!hasBit(sets.ambient, cap)) continue;
     p.call(nr.prctl, [PR.CAP_AMBIENT, PR.CAP_AMBIENT_RAISE, cap, 0, 0], {
       step,
       syscall: "prctl",

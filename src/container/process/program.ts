@@ -166,7 +166,8 @@ export class ProgramBuilder {
   readonly memory: ProgramMemory;
   #code: number[] = [];
   #fallbacks: number[] = [];
-  #meta: CallMeta[] = [];
+  /** Each entry's options (or, for a hook, its step), made into CallMeta only when asked for. */
+  #meta: (CallOptions | string)[] = [];
   /** Where each buffer of the program's memory starts, by buffer. */
   readonly #addresses = new Map<Uint8Array, number>();
   /** C strings already written, by text: each is written once. */
@@ -207,12 +208,23 @@ export class ProgramBuilder {
   cstr(s: string): Uint8Array {
     let out = this.#strings.get(s);
     if (out === undefined) {
-      if (this.#scratch.length < s.length * 3) this.#scratch = new Uint8Array(s.length * 3);
-      const { written } = this.#encoder.encodeInto(s, this.#scratch);
-      out = this.#allocate(written + 1); // zeroed: the NUL is there
-      out.set(this.#scratch.subarray(0, written));
+      out = this.#allocate(s.length + 1); // zeroed: the NUL is there
+      for (let i = 0; i < s.length; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) return this.#cstrUtf8(s); // paths are mostly ASCII: no encoder call
+        out[i] = c;
+      }
       this.#strings.set(s, out);
     }
+    return out;
+  }
+
+  #cstrUtf8(s: string): Uint8Array {
+    if (this.#scratch.length < s.length * 3) this.#scratch = new Uint8Array(s.length * 3);
+    const { written } = this.#encoder.encodeInto(s, this.#scratch);
+    const out = this.#allocate(written + 1);
+    out.set(this.#scratch.subarray(0, written));
+    this.#strings.set(s, out);
     return out;
   }
 
@@ -252,20 +264,25 @@ export class ProgramBuilder {
   /** Adds one system call. Buffer arguments must come from bytes(), cstr() or cstrArray(). */
   call(nr: number, args: readonly ProgramArg[], options: CallOptions): this {
     this.#entry(this.#code, nr, args);
-    const [t1 = 0, t2 = 0] = options.tolerate ?? [];
+    const tolerate = options.tolerate;
+    const t1 = tolerate !== undefined && tolerate.length > 0 ? tolerate[0]! : 0;
+    const t2 = tolerate !== undefined && tolerate.length > 1 ? tolerate[1]! : 0;
     let fallback = -1;
-    if (options.fallback) {
+    const f = options.fallback;
+    if (f !== undefined) {
       fallback = this.#fallbacks.length / STRIDE;
-      this.#entry(this.#fallbacks, HOOK, [options.fallback.hook, ...options.fallback.args]);
+      this.#entry(this.#fallbacks, HOOK, [f.hook, ...f.args]);
       this.#fallbacks.push(-1, 0, 0, 0, -1);
     }
-    this.#code.push(options.result?.index ?? -1, options.optional ? 1 : 0, t1, t2, fallback);
-    this.#meta.push({
-      step: options.step,
-      syscall: options.syscall,
-      path: options.path ?? null,
-      exitCode: options.exitCode ?? 125,
-    });
+    const result = options.result;
+    this.#code.push(
+      result === undefined ? -1 : result.index,
+      options.optional ? 1 : 0,
+      t1,
+      t2,
+      fallback,
+    );
+    this.#meta.push(options);
     return this;
   }
 
@@ -274,7 +291,7 @@ export class ProgramBuilder {
     if (args.length > 5) throw new Error(`${step}: a hook takes at most five arguments`);
     this.#entry(this.#code, HOOK, [id, ...args]);
     this.#code.push(-1, 0, 0, 0, -1);
-    this.#meta.push({ step, syscall: "(hook)", path: null, exitCode: 125 });
+    this.#meta.push(step);
     return this;
   }
 
@@ -292,10 +309,20 @@ export class ProgramBuilder {
     const view = new Float64Array(bytes.buffer, bytes.byteOffset, code.length);
     view.set(code);
     const described = this.#meta;
+    const describe = (i: number): CallMeta => {
+      const m = described[i]!;
+      if (typeof m === "string") return { step: m, syscall: "(hook)", path: null, exitCode: 125 };
+      return {
+        step: m.step,
+        syscall: m.syscall,
+        path: m.path ?? null,
+        exitCode: m.exitCode ?? 125,
+      };
+    };
     this.#code = [];
     this.#fallbacks = [];
     this.#meta = [];
-    return new SyscallProgram(view, length, this.registers, (i) => described[i]!);
+    return new SyscallProgram(view, length, this.registers, describe);
   }
 }
 
