@@ -126,6 +126,7 @@ export const RAW_NUMBERS = {
     keyctl: 250,
     clone: 56,
     madvise: 28,
+    ppoll: 271,
   },
   aarch64: {
     close: 57,
@@ -183,6 +184,7 @@ export const RAW_NUMBERS = {
     keyctl: 219,
     clone: 220,
     madvise: 233,
+    ppoll: 73,
   },
 } as const;
 

@@ -2,7 +2,7 @@
 
 import { SyscallError } from "./errno.ts";
 import { bindLibc, EARLY_CHILD_SYMBOLS, lastErrno, LATE_CHILD_SYMBOLS, libc } from "./libc.ts";
-import { SYSCALL_NUMBERS } from "./raw_calls.ts";
+import { type RawSyscall, SYSCALL_NUMBERS } from "./raw_calls.ts";
 import { addressOf, cstr, cstrArray, MessageHeader } from "./structs.ts";
 
 /** Throws a SyscallError for `syscall` when `result` is negative; returns the result otherwise. */
@@ -99,6 +99,32 @@ export function fork(options: { childBindsLate?: boolean; namespaces?: number } 
   }
   const pid = forkNow !== null ? forkNow() : Number(syscall(clone, flags, 0n, 0n, 0n, 0n, 0n));
   return pid < 0 ? check(pid, options.namespaces === undefined ? "fork" : "clone") : pid;
+}
+
+/**
+ * Waits until `fd` is readable (or at end of file, or in error), at most `timeoutMs`; false
+ * when the time ran out. On this thread, through the one syscall binding (ppoll(2)).
+ */
+export function waitReadable(fd: number, timeoutMs: number): boolean {
+  const pfd = new Int32Array([fd, POLL.IN, 0]); // struct pollfd: fd, events, revents
+  const ms = Math.max(0, Math.floor(timeoutMs));
+  const ts = new BigInt64Array([BigInt(Math.floor(ms / 1000)), BigInt((ms % 1000) * 1_000_000)]);
+  const call = libc.syscall6 as unknown as RawSyscall;
+  for (;;) {
+    const r = Number(
+      call(
+        SYSCALL_NUMBERS.ppoll,
+        addressOf(new Uint8Array(pfd.buffer)),
+        1,
+        addressOf(new Uint8Array(ts.buffer)),
+        0,
+        8,
+        0,
+      ),
+    );
+    if (r < 0 && lastErrno() === EINTR) continue;
+    return check(r, "ppoll") > 0;
+  }
 }
 
 /** unshare(2). */

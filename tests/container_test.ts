@@ -442,6 +442,26 @@ Deno.test("container: a child that crashes before INIT exists is started again",
   }
 });
 
+Deno.test("container: a child stuck before INIT is stopped and started again", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const marker = `${dir}/stalled`;
+    const r = await paranoid([R, "-N", "--", "sh", "-c", "echo ran"], {
+      env: {
+        PARANOID_TEST_STALL_CHILD_ONCE: marker,
+        PARANOID_SETUP_TIMEOUT_MS: "500",
+        PARANOID_TIMING: "1",
+      },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "ran\n");
+    assert.equal(Deno.readTextFileSync(marker), "stalled\n"); // the first child did stall
+    assert.match(r.stderr, /did not finish within 500 ms .*; starting again/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("container: starts need no restart (no forked child dies of a lost V8 page)", async () => {
   // A child that crashed before INIT existed is started again, which hides the crash: with
   // PARANOID_TIMING=1 each restart is printed. When fork() allocated between clearing

@@ -1,6 +1,6 @@
 // The forked child: born pid 1 in the container's new namespaces, it waits for its id maps, makes the TAP and runs the init.
 
-import { close, exitNow, ioctl, O, open, PR, prctl } from "../../../ffi/sys.ts";
+import { close, exitNow, ioctl, O, open, PR, prctl, waitReadable } from "../../../ffi/sys.ts";
 import { libc } from "../../../ffi/libc.ts";
 import { ifreq } from "../../../ffi/structs.ts";
 import { offerOffloads } from "../../net/link/tun_offload.ts";
@@ -39,6 +39,22 @@ function crashOnceForTests(): void {
 }
 
 /**
+ * The test suite's way to check that a stuck child is started again: with
+ * PARANOID_TEST_STALL_CHILD_ONCE naming a file that does not exist yet, the child creates it
+ * and waits forever, as a child stuck on a lock would.
+ */
+function stallOnceForTests(): void {
+  const marker = Deno.env.get("PARANOID_TEST_STALL_CHILD_ONCE");
+  if (marker === undefined) return;
+  try {
+    Deno.writeTextFileSync(marker, "stalled\n", { createNew: true });
+  } catch {
+    return; // stalled once already
+  }
+  for (;;) waitReadable(-1, 3_600_000);
+}
+
+/**
  * Runs the child, pid 1 of the container; never returns. `programs` are its init's, written
  * by the host side before fork; `sock` is its channel to the host side (closed on exec, so
  * end of file there means INIT was executed).
@@ -51,6 +67,7 @@ export function runChild(programs: InitPrograms, sock: number): never {
     // program sets the dispositions to default, then unblocks.
     libc.sigprocmask(SIG_BLOCK, ALL_SIGNALS, null);
     crashOnceForTests();
+    stallOnceForTests();
     // The host side writes the maps (or says to write them here), then says go. Had it died
     // before the death signal was armed, its end of the channel is closed: end of file here.
     const reply = receive(sock);

@@ -24,6 +24,7 @@ import {
   SOCK,
   socketpair,
   waitpidAsync,
+  waitReadable,
   type WaitStatus,
 } from "../../../ffi/sys.ts";
 import { ownMaps, prepareMapHelpers, writeMapsWithHelpers } from "../idmap.ts";
@@ -148,18 +149,31 @@ export async function startContainer(
     } catch (e) {
       // A forked Deno child very rarely dies of SIGSEGV on a V8 heap page that it did not
       // inherit (seen about once in several hundred starts under heavy load, after fork()
-      // clears MADV_DONTFORK everywhere it can). Such a child had done nothing that lasts: its
-      // namespaces died with it. Start again, twice at most, rather than fail the user's run.
+      // clears MADV_DONTFORK everywhere it can), or could get stuck (see SETUP_TIMEOUT_MS).
+      // Such a child had done nothing that lasts: its namespaces died with it. Start again,
+      // twice at most, rather than fail the user's run.
       if (!(e instanceof ChildCrashed) || attempt >= 3) throw e;
       mark(`the child crashed (${e.message}); starting again`);
     }
   }
 }
 
-/** The child died of a crash signal before INIT's process existed. */
+/** The child died of a crash signal, or got stuck, before INIT was executed. */
 class ChildCrashed extends ContainerStartError {}
 
 const CRASH_SIGNALS = new Set([7, /* SIGBUS */ 11 /* SIGSEGV */]);
+
+/**
+ * How long the child may take from its id maps to INIT: a few milliseconds, normally
+ * (PARANOID_SETUP_TIMEOUT_MS changes it, for tests).
+ */
+const SETUP_TIMEOUT_MS = positiveEnv("PARANOID_SETUP_TIMEOUT_MS") ?? 20_000;
+
+/** A positive integer from the environment, or undefined (absent or malformed). */
+function positiveEnv(name: string): number | undefined {
+  const n = Number(Deno.env.get(name));
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
 
 /** The namespaces a container's child is born in. */
 const NAMESPACES = CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWUTS | CLONE.NEWIPC |
@@ -247,7 +261,25 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
   // the thread pool per message.
   let gated = false;
   let executing = false;
+  const deadline = performance.now() + SETUP_TIMEOUT_MS;
   for (;;) {
+    if (!waitReadable(host, deadline - performance.now())) {
+      // A child stuck before INIT: born a copy of a multithreaded process, it may, very
+      // rarely, wait forever on a lock another thread held at that instant.
+      kill(pid, 9);
+      const status = await reaped;
+      channel.close();
+      closeAll();
+      throw new ChildCrashed({
+        t: "error",
+        step: "start the container",
+        syscall: `the setup did not finish within ${SETUP_TIMEOUT_MS} ms (${
+          status.signal === 9 ? "stopped" : `exit status ${status.code}`
+        })`,
+        errno: 0,
+        path: null,
+      }, 125);
+    }
     const got = receive(host);
     if (got === null) break;
     const m = got.message;
