@@ -1,6 +1,17 @@
 // The forked child: born pid 1 in the container's new namespaces, it waits for its id maps, makes the TAP and runs the init.
 
-import { close, exitNow, ioctl, O, open, PR, prctl, waitReadable } from "../../../ffi/sys.ts";
+import {
+  CLONE,
+  close,
+  exitNow,
+  ioctl,
+  O,
+  open,
+  PR,
+  prctl,
+  unshare,
+  waitReadable,
+} from "../../../ffi/sys.ts";
 import { libc } from "../../../ffi/libc.ts";
 import { ifreq } from "../../../ffi/structs.ts";
 import { offerOffloads } from "../../net/link/tun_offload.ts";
@@ -11,6 +22,8 @@ import { receive, send } from "./messages.ts";
 
 const SIGKILL = 9;
 const SIG_BLOCK = 0;
+/** The namespaces the child makes itself (see NAMESPACES_AT_BIRTH in host.ts). */
+const LATER_NAMESPACES = CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWNET | CLONE.NEWCGROUP;
 /** A kernel sigset_t with every signal (the kernel leaves SIGKILL and SIGSTOP out itself). */
 const ALL_SIGNALS = new Uint8Array(8).fill(0xff);
 const TUNSETIFF = 0x400454ca;
@@ -66,6 +79,9 @@ export function runChild(programs: InitPrograms, sock: number): never {
     // would tell the host side's event loop of a signal it did not get). The init's finish
     // program sets the dispositions to default, then unblocks.
     libc.sigprocmask(SIG_BLOCK, ALL_SIGNALS, null);
+    // Born in its user and pid namespaces; the others are made here, while the host side has
+    // newuidmap write the maps (they need none of them).
+    step("create the namespaces", () => unshare(LATER_NAMESPACES));
     crashOnceForTests();
     stallOnceForTests();
     // The host side writes the maps (or says to write them here), then says go. Had it died

@@ -175,9 +175,11 @@ function positiveEnv(name: string): number | undefined {
   return Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
-/** The namespaces a container's child is born in. */
-const NAMESPACES = CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWPID | CLONE.NEWUTS | CLONE.NEWIPC |
-  CLONE.NEWNET | CLONE.NEWCGROUP;
+/**
+ * The namespaces a container's child is born in: its user and pid namespaces. It makes the
+ * others itself (child.ts) while its id maps are written, which takes newuidmap milliseconds.
+ */
+const NAMESPACES_AT_BIRTH = CLONE.NEWUSER | CLONE.NEWPID;
 
 async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<RunningContainer> {
   if (!isSingleThreaded()) throw new NotSingleThreadedError();
@@ -202,7 +204,7 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
   mark("fork");
   let pid: number;
   try {
-    pid = fork({ namespaces: NAMESPACES, childBindsLate: true });
+    pid = fork({ namespaces: NAMESPACES_AT_BIRTH, childBindsLate: true });
   } catch (e) {
     close(host);
     close(child);
@@ -239,10 +241,18 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
     send(host, { t: "maps", own: ownMaps(spec.idMapping), tap: spec.network.mode === "tap" });
     mark("id maps written");
   } catch (e) {
+    // A child that failed a step meanwhile (its namespaces) said so, and its maps failed with it.
+    let said: ReturnType<typeof receive> = null;
+    try {
+      if (waitReadable(host, 0)) said = receive(host);
+    } catch {
+      // it died without a word (ECONNRESET)
+    }
     kill(pid, 9);
     const died = await reaped;
     channel.close();
     closeAll();
+    if (said?.message.t === "error") throw new ContainerStartError(said.message, 125);
     const f: StepFailed = {
       t: "error",
       step: "write the id maps",
@@ -280,7 +290,12 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
         path: null,
       }, 125);
     }
-    const got = receive(host);
+    let got: ReturnType<typeof receive>;
+    try {
+      got = receive(host);
+    } catch {
+      got = null; // ECONNRESET: the child died with a message unread; reaped below
+    }
     if (got === null) break;
     const m = got.message;
     if (m.t === "tap") tapFd = got.fds[0] ?? null;
