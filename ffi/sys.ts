@@ -179,12 +179,7 @@ export function waitpid(pid: number, options = 0): { pid: number; status: WaitSt
 
 /** Binds what {@link spawn} calls, so that a caller can do it while it waits for something else. */
 export function prepareSpawn(): void {
-  bindLibc([
-    "posix_spawn",
-    "posix_spawn_file_actions_init",
-    "posix_spawn_file_actions_adddup2",
-    "posix_spawn_file_actions_destroy",
-  ]);
+  bindLibc(["posix_spawn"]);
 }
 
 /** Whether something exists at `path` (access(2) with F_OK), without an exception either way. */
@@ -210,15 +205,19 @@ export function readLinkOrNull(path: string): string | null {
   return new TextDecoder().decode(linkBuffer.subarray(0, n));
 }
 
-/** Room for glibc's posix_spawn_file_actions_t (80 bytes on 64-bit Linux), with margin. */
-const FILE_ACTIONS_SIZE = 128;
+/** fcntl(2): duplicate to the lowest free descriptor at or above the argument, close-on-exec. */
+const F_DUPFD_CLOEXEC = 1030;
+const EBADF = 9;
 
 /**
  * Starts `path` with `argv` and `env` through posix_spawn(3): a vfork-style
  * clone, so no copy of this process's page tables and none of the set-up of
  * Deno.Command (several milliseconds the first time). `stdio` gives the
- * descriptors that become the new process's 0, 1 and 2. Returns its pid; reap
- * it with {@link waitpidAsync}.
+ * descriptors that become the new process's 0, 1 and 2: they are this process's
+ * own 0, 1 and 2 for the instant of the spawn (synchronous: no JavaScript runs
+ * meanwhile), since each of the file-action functions that would set them in the
+ * child is a binding of its own, about 0.4 ms to compile, more than all of this.
+ * Returns its pid; reap it with {@link waitpid} or {@link waitpidAsync}.
  */
 export function spawn(
   path: string,
@@ -226,32 +225,38 @@ export function spawn(
   env: readonly string[],
   stdio: readonly [number, number, number],
 ): number {
-  const actions = new Uint8Array(FILE_ACTIONS_SIZE);
-  const fail = (r: number, what: string) => {
-    if (r !== 0) throw new SyscallError(what, r, path);
-  };
-  fail(libc.posix_spawn_file_actions_init(actions), "posix_spawn_file_actions_init");
+  const args = cstrArray(argv);
+  const envp = cstrArray(env);
+  const pid = new Int32Array(1);
+  // This process's own 0, 1 and 2, kept aside (-1: it had none there).
+  const kept = [0, 1, 2].map((fd) => {
+    const copy = libc.fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    if (copy < 0 && lastErrno() !== EBADF) throw new SyscallError("fcntl", lastErrno(), path);
+    return copy;
+  });
   try {
     stdio.forEach((fd, target) => {
-      fail(libc.posix_spawn_file_actions_adddup2(actions, fd, target), "posix_spawn");
+      if (fd !== target) dup2(fd, target);
     });
-    const args = cstrArray(argv);
-    const envp = cstrArray(env);
-    const pid = new Int32Array(1);
-    fail(
-      libc.posix_spawn(
-        new Uint8Array(pid.buffer),
-        cstr(path),
-        actions,
-        null,
-        args.pointers,
-        envp.pointers,
-      ),
-      "posix_spawn",
+    const r = libc.posix_spawn(
+      new Uint8Array(pid.buffer),
+      cstr(path),
+      null,
+      null,
+      args.pointers,
+      envp.pointers,
     );
+    if (r !== 0) throw new SyscallError("posix_spawn", r, path);
     return pid[0]!;
   } finally {
-    libc.posix_spawn_file_actions_destroy(actions);
+    kept.forEach((copy, target) => {
+      if (copy < 0) {
+        libc.close(target);
+      } else {
+        libc.dup2(copy, target);
+        libc.close(copy);
+      }
+    });
   }
 }
 

@@ -7,7 +7,7 @@
 // unpack against skopeo plus umoci. Run as a normal user. BENCH_SKIP_START=1,
 // BENCH_SKIP_NET=1 and BENCH_SKIP_IMAGES=1 skip those parts.
 
-import { installed, medianTime, table } from "./bench/measure.ts";
+import { installed, median, table, timeOnce } from "./bench/measure.ts";
 import { networkBench } from "./bench/network.ts";
 import { benchImages } from "./bench/images.ts";
 
@@ -33,39 +33,49 @@ async function busyboxRoot(): Promise<string> {
 async function benchStart(): Promise<void> {
   const root = await busyboxRoot();
   try {
-    const rows: { name: string; ms: number }[] = [];
-    const measure = async (name: string, argv: string[]) => {
-      rows.push({ name, ms: await medianTime(argv, RUNS) });
-    };
     const launcher = new URL("./paranoid", import.meta.url).pathname;
     const container = ["-N", `--root=${root}`, "--", "/bin/true"];
-    await measure("paranoid (scripts/paranoid: V8 flag given)", [launcher, ...container]);
-    await measure("paranoid (deno run main.ts: re-executes once)", [
-      deno,
-      "run",
-      "-A",
-      "--no-config",
-      main,
-      ...container,
-    ]);
+    const commands: { name: string; argv: string[] }[] = [
+      { name: "paranoid (scripts/paranoid: V8 flags given)", argv: [launcher, ...container] },
+      {
+        name: "paranoid (deno run main.ts: re-executes once)",
+        argv: [deno, "run", "-A", "--no-config", main, ...container],
+      },
+    ];
     if (installed("bwrap")) {
-      await measure("bwrap --unshare-all", [
-        "bwrap",
-        "--unshare-all",
-        "--ro-bind",
-        root,
-        "/",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "/bin/true",
-      ]);
+      commands.push({
+        name: "bwrap --unshare-all",
+        argv: [
+          "bwrap",
+          "--unshare-all",
+          "--ro-bind",
+          root,
+          "/",
+          "--proc",
+          "/proc",
+          "--dev",
+          "/dev",
+          "/bin/true",
+        ],
+      });
     }
-    await measure("unshare -Urpf --mount-proc", ["unshare", "-Urpf", "--mount-proc", "/bin/true"]);
-    await measure("deno run (empty script, reference)", [deno, "run", "--no-config", "data:,"]);
+    commands.push(
+      {
+        name: "unshare -Urpf --mount-proc",
+        argv: ["unshare", "-Urpf", "--mount-proc", "/bin/true"],
+      },
+      { name: "deno run (empty script, reference)", argv: [deno, "run", "--no-config", "data:,"] },
+    );
+    // Round by round, one run of each command per round: this machine's speed drifts over
+    // seconds, and a ratio of medians taken minutes apart would measure the drift.
+    for (const c of commands) await timeOnce(c.argv); // warm-up (bundle, caches)
+    const times = commands.map(() => [] as number[]);
+    for (let round = 0; round < RUNS; round++) {
+      for (const [i, c] of commands.entries()) times[i]!.push(await timeOnce(c.argv));
+    }
+    const rows = commands.map((c, i) => ({ name: c.name, ms: median(times[i]!) }));
     const bwrap = rows.find((r) => r.name.startsWith("bwrap"))?.ms;
-    console.log(`Start-up of /bin/true, median of ${RUNS} runs\n`);
+    console.log(`Start-up of /bin/true, median of ${RUNS} runs, the commands taken in turn\n`);
     console.log(
       table(
         ["what", "median ms", "vs bwrap"],

@@ -28,18 +28,6 @@ export function median(values: readonly number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-/** Runs `argv` `runs` times after one warm-up and returns the median in milliseconds. */
-export async function medianTime(
-  argv: readonly string[],
-  runs: number,
-  env?: Record<string, string>,
-): Promise<number> {
-  await timeOnce(argv, env);
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) times.push(await timeOnce(argv, env));
-  return median(times);
-}
-
 /** Formats rows as a Markdown table. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const line = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;

@@ -236,11 +236,12 @@ export async function runCommand(
       const status = await running.status;
       mark("INIT ended");
       await relay;
+      // Closing reads what the container sent last and the TAP still holds: counted too.
+      await network?.close();
       if (network !== null && o.has("net-stats")) {
         // The debug dump: every layer's counters, drops by reason included.
         console.error(`paranoid: network counters ${JSON.stringify(network.counters())}`);
       }
-      await network?.close();
       const code = status.signal !== null ? 128 + status.signal : status.code ?? 0;
       if (plan !== null) await finishRecord(records!, plan, code, o.has("rm"));
       return code;

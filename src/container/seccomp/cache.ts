@@ -49,8 +49,8 @@ function cacheDir(): string | null {
  * The default profile compiled for `capabilities` on this machine's
  * architecture, from the cache when the same profile was compiled before.
  * The key follows the profile's definition (see profileIdentity), so a changed
- * profile never meets a stale program; programs under other keys are removed
- * when a new one is stored. Cache failures fall back to compiling.
+ * profile never meets a stale program; programs under other keys are removed,
+ * once a day old, when a new one is stored. Cache failures fall back to compiling.
  */
 export function defaultSeccompProgram(capabilities: bigint): Uint8Array {
   const arch = hostArch();
@@ -74,11 +74,15 @@ export function defaultSeccompProgram(capabilities: bigint): Uint8Array {
       const tmp = `${path}.${Deno.pid}.tmp`;
       Deno.writeFileSync(tmp, program);
       Deno.renameSync(tmp, path);
+      // Programs of other keys go once a day old: two copies of paranoid in use (the bundle
+      // and main.ts, or two checkouts) each keep theirs meanwhile, instead of pruning each
+      // other's at every start.
       const current = `${arch}-${profileKey}-`;
+      const dayAgo = Date.now() - 24 * 3600 * 1000;
       for (const e of Deno.readDirSync(dir)) {
-        if (e.name.endsWith(".bpf") && !e.name.startsWith(current)) {
-          Deno.removeSync(`${dir}/${e.name}`);
-        }
+        if (!e.name.endsWith(".bpf") || e.name.startsWith(current)) continue;
+        const other = `${dir}/${e.name}`;
+        if ((Deno.statSync(other).mtime?.getTime() ?? 0) < dayAgo) Deno.removeSync(other);
       }
     } catch {
       // a read-only cache is fine
