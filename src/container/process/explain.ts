@@ -31,8 +31,11 @@ function fixFor(f: StepFailed): string | null {
       return "its interpreter or dynamic loader is missing from the root filesystem";
     }
   }
-  if (f.step.startsWith("bind ") && e === "ENOENT") {
+  if (f.step.startsWith("bind ") && e === "ENOENT" && f.syscall === "open_tree") {
     return "check that the source exists on the host";
+  }
+  if (f.syscall === "mount" && e === "ENOENT" && /^\/(proc|sys)\//.test(f.path ?? "")) {
+    return "nothing can be made under /proc or /sys: mount on a path that exists there";
   }
   if (f.step === "write the id maps") return null;
   return null;
