@@ -101,27 +101,34 @@ export function fork(options: { childBindsLate?: boolean; namespaces?: number } 
   return pid < 0 ? check(pid, options.namespaces === undefined ? "fork" : "clone") : pid;
 }
 
+/** ppoll(2)'s struct pollfd and struct timespec for {@link waitReadable}, made once. */
+const pollFd = new Int32Array(2);
+const pollTimeout = new BigInt64Array(2);
+let pollAddresses: [bigint, bigint] | null = null;
+
 /**
- * Waits until `fd` is readable (or at end of file, or in error), at most `timeoutMs`; false
- * when the time ran out. On this thread, through the one syscall binding (ppoll(2)).
+ * Waits until `fd` is readable (or at end of file, or in error), at most `timeoutMs` (0: only
+ * looks); false when the time ran out. On this thread, through the one syscall binding
+ * (ppoll(2)), allocating nothing, so that a caller may look again and again.
  */
 export function waitReadable(fd: number, timeoutMs: number): boolean {
-  const pfd = new Int32Array([fd, POLL.IN, 0]); // struct pollfd: fd, events, revents
-  const ms = Math.max(0, Math.floor(timeoutMs));
-  const ts = new BigInt64Array([BigInt(Math.floor(ms / 1000)), BigInt((ms % 1000) * 1_000_000)]);
+  const [pfd, ts] = pollAddresses ??= [
+    addressOf(new Uint8Array(pollFd.buffer)),
+    addressOf(new Uint8Array(pollTimeout.buffer)),
+  ];
+  const ms = timeoutMs > 0 ? Math.floor(timeoutMs) : 0;
   const call = libc.syscall6 as unknown as RawSyscall;
   for (;;) {
-    const r = Number(
-      call(
-        SYSCALL_NUMBERS.ppoll,
-        addressOf(new Uint8Array(pfd.buffer)),
-        1,
-        addressOf(new Uint8Array(ts.buffer)),
-        0,
-        8,
-        0,
-      ),
-    );
+    pollFd[0] = fd;
+    pollFd[1] = POLL.IN; // events; revents (the high half) cleared
+    if (ms === 0) {
+      pollTimeout[0] = 0n; // no BigInt made for a mere look
+      pollTimeout[1] = 0n;
+    } else {
+      pollTimeout[0] = BigInt(Math.floor(ms / 1000));
+      pollTimeout[1] = BigInt((ms % 1000) * 1_000_000);
+    }
+    const r = Number(call(SYSCALL_NUMBERS.ppoll, pfd, 1, ts, 0, 8, 0));
     if (r < 0 && lastErrno() === EINTR) continue;
     return check(r, "ppoll") > 0;
   }
