@@ -5,6 +5,9 @@ import { execve } from "../../ffi/sys.ts";
 /** The V8 flag that keeps V8's worker threads from being started. */
 export const SINGLE_THREADED_FLAG = "--single-threaded";
 
+/** The V8 flags the CLI runs with (scripts/paranoid gives the same; see there). */
+const CLI_V8_FLAGS = `${SINGLE_THREADED_FLAG},--no-lazy`;
+
 let singleThreaded: boolean | null = null;
 
 /**
@@ -51,9 +54,10 @@ export function singleThreadedCommand(args: readonly string[]): string[] {
   // A compiled binary has its flags baked in; `deno run` needs the flag and the module again.
   const compiled = !/(^|\/)deno$/.test(exe);
   if (compiled) return [exe, ...args];
-  // Only the flag that fork() needs: V8 keeps a module's code cache only for the flags that
-  // made it, and the process that re-executes (run without flags) made it for these.
-  const flags = ["run", "-A", `--v8-flags=${SINGLE_THREADED_FLAG}`, "--no-config"];
+  // As scripts/paranoid runs it: single-threaded, as fork() needs, and with --no-lazy (every
+  // function then comes compiled from Deno's code cache). main.ts re-executes before its
+  // modules load, so no code cache is made here for other flags.
+  const flags = ["run", "-A", `--v8-flags=${CLI_V8_FLAGS}`, "--no-config"];
   if (main.startsWith("jsr:") || main.startsWith("https:")) flags.push("--quiet");
   return [exe, ...flags, main, ...args];
 }
@@ -70,7 +74,7 @@ export function ensureSingleThreaded(args: readonly string[]): void {
   const env = Object.entries({
     ...Deno.env.toObject(),
     PARANOID_REEXEC: "1",
-    DENO_V8_FLAGS: SINGLE_THREADED_FLAG,
+    DENO_V8_FLAGS: CLI_V8_FLAGS,
   }).map(([k, v]) => `${k}=${v}`);
   execve(argv[0]!, argv, env);
 }
