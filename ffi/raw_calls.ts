@@ -28,6 +28,7 @@ export const RAW_CALL_NAMES: ReadonlySet<string> = new Set([
   "getppid",
   "getuid",
   "ioctl",
+  "ioctlValue",
   "kill",
   "mount",
   "open",
@@ -246,6 +247,7 @@ export function rawCalls(sys: RawSyscall): Record<string, (...args: never[]) => 
       int(call(nr.socket, domain, type, protocol)),
     fcntl: (fd: number, cmd: number, arg: number) => int(call(nr.fcntl, fd, cmd, arg)),
     ioctl: (fd: number, req: Arg, arg: Buf) => int(call(nr.ioctl, fd, req, addr(arg))),
+    ioctlValue: (fd: number, req: Arg, value: Arg) => int(call(nr.ioctl, fd, req, value)),
     dup2: (from: number, to: number) => {
       if (nr.dup2 >= 0) return int(call(nr.dup2, from, to));
       // dup3 refuses equal descriptors, where dup2 checks the descriptor and returns it.

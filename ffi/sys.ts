@@ -68,15 +68,15 @@ function userRangesForFork(): [bigint, bigint][] {
 /**
  * fork(2) from Deno. V8 marks its heap MADV_DONTFORK; madvise over the user address space
  * (around [vvar]), with nothing allocated between it and fork(2), undoes that first.
- * What the children call is bound before, in the parent, unless `childBindsLate` (then a
- * child that needs LATE_CHILD_SYMBOLS binds them itself, as the container's --init reaper
- * does). V8 must be single-threaded;
+ * What the children call is bound before, in the parent, unless `childBindsLate` (for a child
+ * that never calls LATE_CHILD_SYMBOLS, or may bind them itself). V8 must be single-threaded;
  * see src/container/single_thread.ts. The child may make only synchronous calls.
  *
  * With `namespaces` (CLONE_NEW* flags), the child is born in new namespaces: clone(2) itself,
  * as a system call, since glibc's fork takes no flags. Such a child skips glibc's fork
- * bookkeeping (its cached thread id is its parent's), so it must keep to system calls and
- * code compiled before the fork until it executes a program.
+ * bookkeeping (its cached thread id is its parent's, and a lock another thread held at the
+ * fork stays held), so it should keep to system calls and to what was bound before the fork
+ * until it executes a program.
  */
 export function fork(options: { childBindsLate?: boolean; namespaces?: number } = {}): number {
   bindLibc(EARLY_CHILD_SYMBOLS);

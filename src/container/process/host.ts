@@ -207,7 +207,10 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
   mark("fork");
   let pid: number;
   try {
-    pid = fork({ namespaces: NAMESPACES_AT_BIRTH, childBindsLate: true });
+    // The --init reaper and eth0's configuration read with read(2): bound here, since binding
+    // it in the child (a dlopen) could meet a lock another thread of this process held then.
+    const childReads = spec.init || spec.network.mode === "tap";
+    pid = fork({ namespaces: NAMESPACES_AT_BIRTH, childBindsLate: !childReads });
   } catch (e) {
     close(host);
     close(child);
