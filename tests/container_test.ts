@@ -442,6 +442,46 @@ Deno.test("container: a child that crashes before INIT exists is started again",
   }
 });
 
+for (
+  const [limit, syscall, named] of [
+    ["max_user_namespaces", "clone", /the limit user\.max_user_namespaces/],
+    ["max_net_namespaces", "unshare", /user\.max_net_namespaces/],
+  ] as const
+) {
+  Deno.test(`container: a user without namespaces left (${limit}) is told which limit to raise`, async () => {
+    // Inside a user namespace of its own, the limit is this user's to set.
+    const script = `echo 0 > /proc/sys/user/${limit} && exec "$@"`;
+    const out = await new Deno.Command("unshare", {
+      args: [
+        "-Ur",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        Deno.execPath(),
+        "run",
+        "-A",
+        "--no-config",
+        MAIN,
+        R,
+        "-N",
+        "--",
+        "true",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 125, stderr);
+    assert.match(
+      stderr,
+      new RegExp(`^paranoid: cannot create the namespaces: ${syscall} failed with ENOSPC`),
+    );
+    assert.match(stderr, named);
+    assert.equal(stderr.trim().split("\n").length, 1, stderr);
+  });
+}
+
 Deno.test("container: a child stuck before INIT is stopped and started again", async () => {
   const dir = await Deno.makeTempDir();
   try {

@@ -10,8 +10,11 @@ const USERNS_FIX =
 function fixFor(f: StepFailed): string | null {
   const e = errnoName(f.errno);
   if (f.step === "create the namespaces") {
+    if (e === "ENOSPC" && f.syscall === "unshare") {
+      return "one of the limits user.max_mnt_namespaces, user.max_net_namespaces, user.max_uts_namespaces, user.max_ipc_namespaces and user.max_cgroup_namespaces is reached: raise it with sysctl";
+    }
     if (e === "ENOSPC") {
-      return "the limit user.max_user_namespaces is reached: raise it with sysctl";
+      return "the limit user.max_user_namespaces (or user.max_pid_namespaces) is reached: raise it with sysctl";
     }
     if (e === "EPERM" || e === "EINVAL" || e === "EACCES") return USERNS_FIX;
   }
