@@ -184,6 +184,24 @@ function positiveEnv(name: string): number | undefined {
  */
 const NAMESPACES_AT_BIRTH = CLONE.NEWUSER | CLONE.NEWPID;
 
+const ECONNRESET = 104;
+
+/**
+ * The child's next message, or null at end of file. A child that died with a message of the
+ * host side's unread makes the socket report ECONNRESET once, ahead of what it had sent (its
+ * failure, say): read on past it.
+ */
+function receiveFromChild(fd: number): ReturnType<typeof receive> {
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      return receive(fd);
+    } catch (e) {
+      if (!(e instanceof SyscallError) || e.errno !== ECONNRESET) throw e;
+    }
+  }
+  return null;
+}
+
 async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<RunningContainer> {
   if (!isSingleThreaded()) throw new NotSingleThreadedError();
   const [host, child] = socketpair(SOCK.SEQPACKET);
@@ -249,11 +267,7 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
   } catch (e) {
     // A child that failed a step meanwhile (its namespaces) said so, and its maps failed with it.
     let said: ReturnType<typeof receive> = null;
-    try {
-      if (waitReadable(host, 0)) said = receive(host);
-    } catch {
-      // it died without a word (ECONNRESET)
-    }
+    if (waitReadable(host, 0)) said = receiveFromChild(host);
     kill(pid, 9);
     const died = await reaped;
     channel.close();
@@ -301,12 +315,7 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
         path: null,
       }, 125);
     }
-    let got: ReturnType<typeof receive>;
-    try {
-      got = receive(host);
-    } catch {
-      got = null; // ECONNRESET: the child died with a message unread; reaped below
-    }
+    const got = receiveFromChild(host);
     if (got === null) break;
     const m = got.message;
     if (m.t === "tap") tapFd = got.fds[0] ?? null;
