@@ -33,7 +33,8 @@ import { send } from "./messages.ts";
 import { setProcessTitle } from "./title.ts";
 import { attachContainerTerminal } from "./terminal.ts";
 import { reportFailure, step, StepError } from "./steps.ts";
-import { INIT_HOOK, type InitPrograms, prepareInit } from "./init_program.ts";
+import { type InitPrograms, prepareInit } from "./init_program.ts";
+import { INIT_HOOK } from "./init_context.ts";
 import {
   failureError,
   type Hook,
