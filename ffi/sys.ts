@@ -363,22 +363,21 @@ export interface CapabilitySets {
   inheritable: bigint;
 }
 
-/** capset(2) with _LINUX_CAPABILITY_VERSION_3 for the calling thread. */
-export function capset(sets: CapabilitySets): void {
+/** capset(2)'s header (_LINUX_CAPABILITY_VERSION_3, this thread) and data for `sets`. */
+export function capsetArguments(sets: CapabilitySets): { header: Uint8Array; data: Uint8Array } {
   const header = new Uint32Array([0x20080522, 0]);
   const data = new Uint32Array(6);
   const lo = (m: bigint) => Number(m & 0xffffffffn);
   const hi = (m: bigint) => Number((m >> 32n) & 0xffffffffn);
-  data[0] = lo(sets.effective);
-  data[1] = lo(sets.permitted);
-  data[2] = lo(sets.inheritable);
-  data[3] = hi(sets.effective);
-  data[4] = hi(sets.permitted);
-  data[5] = hi(sets.inheritable);
-  check(
-    libc.capset(new Uint8Array(header.buffer), new Uint8Array(data.buffer)),
-    "capset",
-  );
+  data.set([lo(sets.effective), lo(sets.permitted), lo(sets.inheritable)], 0);
+  data.set([hi(sets.effective), hi(sets.permitted), hi(sets.inheritable)], 3);
+  return { header: new Uint8Array(header.buffer), data: new Uint8Array(data.buffer) };
+}
+
+/** capset(2) with _LINUX_CAPABILITY_VERSION_3 for the calling thread. */
+export function capset(sets: CapabilitySets): void {
+  const { header, data } = capsetArguments(sets);
+  check(libc.capset(header, data), "capset");
 }
 
 // Files and descriptors ----------------------------------------------------------------------
@@ -578,6 +577,11 @@ export function chdir(path: string): void {
 
 // Signals ----------------------------------------------------------------------------------------
 
+/** Whether a signal's disposition may be set (not KILL, STOP or glibc's own 32 and 33). */
+export function dispositionSettable(sig: number): boolean {
+  return sig >= 1 && sig < 65 && sig !== 9 && sig !== 19 && sig !== 32 && sig !== 33;
+}
+
 /**
  * Sets every signal back to its default disposition and clears the blocked
  * mask, as a fresh process would have it. A raw fork inherits the host side's
@@ -585,8 +589,7 @@ export function chdir(path: string): void {
  */
 export function resetSignals(): void {
   for (let sig = 1; sig < 65; sig++) {
-    if (sig === 9 || sig === 19 || sig === 32 || sig === 33) continue; // KILL, STOP, glibc-internal
-    libc.signal(sig, 0n /* SIG_DFL */);
+    if (dispositionSettable(sig)) libc.signal(sig, 0n /* SIG_DFL */);
   }
   const empty = new Uint8Array(128);
   libc.sigprocmask(2, /* SIG_SETMASK */ empty, null);

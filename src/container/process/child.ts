@@ -33,38 +33,35 @@ const IFF_NO_PI = 0x1000;
 const IFF_VNET_HDR = 0x4000;
 
 /**
- * The test suite's way to check that a crashed child is started again: with
- * PARANOID_TEST_CRASH_CHILD_ONCE naming a file that does not exist yet, the
- * child creates it and dies of SIGSEGV, as a child that lost a V8 page does.
+ * A test hook that acts once: with the environment variable `name` naming a file that does not
+ * exist yet, creates it holding `what` and says true; false otherwise (and from then on).
  */
-function crashOnceForTests(): void {
-  const marker = Deno.env.get("PARANOID_TEST_CRASH_CHILD_ONCE");
-  if (marker === undefined) return;
+function onceForTests(name: string, what: string): boolean {
+  const marker = Deno.env.get(name);
+  if (marker === undefined) return false;
   try {
-    Deno.writeTextFileSync(marker, "crashed\n", { createNew: true });
+    Deno.writeTextFileSync(marker, `${what}\n`, { createNew: true });
+    return true;
   } catch {
-    return; // crashed once already
+    return false; // done once already
   }
-  // A real fault: pid 1 of a namespace never gets a signal it has no handler for from inside,
-  // and Deno's own SIGSEGV handler (for WebAssembly traps) must not take this one.
-  libc.signal(11, 0n /* SIG_DFL */);
-  new Deno.UnsafePointerView(Deno.UnsafePointer.create(8n)!).getInt32();
 }
 
 /**
- * The test suite's way to check that a stuck child is started again: with
- * PARANOID_TEST_STALL_CHILD_ONCE naming a file that does not exist yet, the child creates it
- * and waits forever, as a child stuck on a lock would.
+ * The test suite's ways to check that a child is started again: PARANOID_TEST_CRASH_CHILD_ONCE
+ * makes it die of SIGSEGV, as a child that lost a V8 page does; PARANOID_TEST_STALL_CHILD_ONCE
+ * makes it wait forever, as a child stuck on a lock would. Each once (see onceForTests).
  */
-function stallOnceForTests(): void {
-  const marker = Deno.env.get("PARANOID_TEST_STALL_CHILD_ONCE");
-  if (marker === undefined) return;
-  try {
-    Deno.writeTextFileSync(marker, "stalled\n", { createNew: true });
-  } catch {
-    return; // stalled once already
+function failOnceForTests(): void {
+  if (onceForTests("PARANOID_TEST_CRASH_CHILD_ONCE", "crashed")) {
+    // A real fault: pid 1 of a namespace never gets a signal it has no handler for from
+    // inside, and Deno's own SIGSEGV handler (for WebAssembly traps) must not take this one.
+    libc.signal(11, 0n /* SIG_DFL */);
+    new Deno.UnsafePointerView(Deno.UnsafePointer.create(8n)!).getInt32();
   }
-  for (;;) waitReadable(-1, 3_600_000);
+  if (onceForTests("PARANOID_TEST_STALL_CHILD_ONCE", "stalled")) {
+    for (;;) waitReadable(-1, 3_600_000);
+  }
 }
 
 /**
@@ -82,8 +79,7 @@ export function runChild(programs: InitPrograms, sock: number): never {
     // Born in its user and pid namespaces; the others are made here, while the host side has
     // newuidmap write the maps (they need none of them).
     step("create the namespaces", () => unshare(LATER_NAMESPACES));
-    crashOnceForTests();
-    stallOnceForTests();
+    failOnceForTests();
     // The host side writes the maps (or says to write them here), then says go. Had it died
     // before the death signal was armed, its end of the channel is closed: end of file here.
     const reply = receive(sock);

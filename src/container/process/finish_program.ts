@@ -1,6 +1,6 @@
 // The finish program of a container's INIT process: standard streams, directory, seccomp, bounding set, user, capabilities, signals, the start gate.
 
-import { PR } from "../../../ffi/sys.ts";
+import { capsetArguments, dispositionSettable, PR } from "../../../ffi/sys.ts";
 import { SYSCALL_NUMBERS } from "../../../ffi/raw_calls.ts";
 import type { ContainerSpec } from "../spec.ts";
 import type { ProgramBuilder, Register } from "./program.ts";
@@ -13,12 +13,6 @@ const SECCOMP_MODE_FILTER = 2;
 const SIGKILL = 9;
 const SIG_SETMASK = 2;
 const SIGSET_SIZE = 8;
-const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
-
-/** Whether a signal's disposition may be set (not KILL, STOP or glibc's own 32 and 33). */
-function catchable(sig: number): boolean {
-  return sig >= 1 && sig < 65 && sig !== 9 && sig !== 19 && sig !== 32 && sig !== 33;
-}
 
 /** Whether bit `n` (0 to 63) of a 64-bit mask is set, without a BigInt per test. */
 function hasBit(mask: bigint, n: number): boolean {
@@ -102,7 +96,7 @@ export function writeFinish(
   // container (SIGTERM).
   const dfl = p.bytes(new Uint8Array(32)); // struct sigaction with SIG_DFL
   const reset = new Set([...context.signals.ignored, ...context.signals.caught]);
-  for (const sig of [...reset].filter(catchable).sort((a, b) => a - b)) {
+  for (const sig of [...reset].filter(dispositionSettable).sort((a, b) => a - b)) {
     p.call(nr.rt_sigaction, [sig, dfl, 0, SIGSET_SIZE], {
       step: "reset signal dispositions",
       syscall: "rt_sigaction",
@@ -164,16 +158,8 @@ function writeCapabilities(p: ProgramBuilder, spec: ContainerSpec): void {
     inheritable: 0n,
     ambient: 0n,
   };
-  const header = new Uint32Array([LINUX_CAPABILITY_VERSION_3, 0]);
-  const data = new Uint32Array(6);
-  const lo = (m: bigint) => Number(m & 0xffffffffn);
-  const hi = (m: bigint) => Number((m >> 32n) & 0xffffffffn);
-  data.set([lo(sets.effective), lo(sets.permitted), lo(sets.inheritable)], 0);
-  data.set([hi(sets.effective), hi(sets.permitted), hi(sets.inheritable)], 3);
-  p.call(nr.capset, [
-    p.bytes(new Uint8Array(header.buffer)),
-    p.bytes(new Uint8Array(data.buffer)),
-  ], { step, syscall: "capset" });
+  const { header, data } = capsetArguments(sets);
+  p.call(nr.capset, [p.bytes(header), p.bytes(data)], { step, syscall: "capset" });
   p.call(nr.prctl, [PR.CAP_AMBIENT, PR.CAP_AMBIENT_CLEAR_ALL, 0, 0, 0], {
     step,
     syscall: "prctl",

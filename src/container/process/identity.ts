@@ -23,7 +23,8 @@ export function dropBoundingSet(keep: bigint): void {
   }
 }
 
-function setgroupsDenied(): boolean {
+/** Whether this process's user namespace denies setgroups(2) (a child namespace inherits it). */
+export function setgroupsDenied(): boolean {
   try {
     return Deno.readTextFileSync("/proc/self/setgroups").trim() === "deny";
   } catch {
@@ -67,13 +68,18 @@ export function setCapabilities(uid: number, mask: bigint, sets: CapabilitySets 
   }
 }
 
+/** The paths execvp would try for `name`: itself when it holds a slash, else along PATH. */
+export function candidatesFor(name: string, env: readonly string[]): string[] {
+  if (name === "") return [];
+  if (name.includes("/")) return [name];
+  const path = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? DEFAULT_PATH;
+  return path.split(":").map((dir) => `${dir || "."}/${name}`);
+}
+
 /** Finds a program as execvp would: as given when it holds a slash, else along the env's PATH. */
 export function findInPath(name: string, env: readonly string[]): string | null {
-  if (name === "") return null;
   if (name.includes("/")) return name;
-  const path = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? DEFAULT_PATH;
-  for (const dir of path.split(":")) {
-    const candidate = `${dir || "."}/${name}`;
+  for (const candidate of candidatesFor(name, env)) {
     if (!pathExists(candidate)) continue; // no exception per missing candidate
     try {
       if (Deno.statSync(candidate).isFile) return candidate;

@@ -35,13 +35,8 @@ import { attachContainerTerminal } from "./terminal.ts";
 import { reportFailure, step, StepError } from "./steps.ts";
 import { type InitPrograms, prepareInit } from "./init_program.ts";
 import { INIT_HOOK } from "./init_context.ts";
-import {
-  failureError,
-  type Hook,
-  type ProgramMemory,
-  runProgram,
-  type SyscallProgram,
-} from "./program.ts";
+import { setgroupsDenied } from "./identity.ts";
+import { failureError, type Hook, runProgram, type SyscallProgram } from "./program.ts";
 import { resolveInRoot } from "../mounts.ts";
 import { type RawSyscall, SYSCALL_NUMBERS } from "../../../ffi/raw_calls.ts";
 
@@ -52,22 +47,21 @@ const SIGCHLD = 17;
 const FORWARDED_SIGNALS = [1, 2, 3, 10, 12, 15, 28] as const; // HUP INT QUIT USR1 USR2 TERM WINCH
 
 /**
- * Writes the init's programs for `spec` (in the host process) into `memory`: `sock` is the
+ * Writes the init's programs for `spec` (in the host process): `sock` is the
  * init's channel to the host side, `stdio` the descriptors INIT's standard streams come from.
  */
 export function prepareContainerInit(
   spec: ContainerSpec,
   sock: number,
   stdio: Stdio,
-  memory?: ProgramMemory,
 ): InitPrograms {
   return prepareInit(spec, {
     sock,
     stdio,
-    setgroupsDenied: !spec.idMapping.helpers || hostSetgroupsDenied(),
+    setgroupsDenied: !spec.idMapping.helpers || setgroupsDenied(),
     lastCapability: lastCapability(),
     signals: hostSignals(),
-  }, memory);
+  });
 }
 
 /** The signals this process ignores and catches (SigIgn and SigCgt of /proc/self/status). */
@@ -142,15 +136,6 @@ function ensureFollowingLinks(path: string, kind: "dir" | "file"): void {
   } else {
     Deno.mkdirSync(resolved.slice(0, resolved.lastIndexOf("/")) || "/", { recursive: true });
     Deno.writeFileSync(resolved, new Uint8Array(), { mode: 0o644 });
-  }
-}
-
-/** Whether this process's user namespace denies setgroups(2), which a child namespace inherits. */
-function hostSetgroupsDenied(): boolean {
-  try {
-    return Deno.readTextFileSync("/proc/self/setgroups").trim() === "deny";
-  } catch {
-    return false;
   }
 }
 

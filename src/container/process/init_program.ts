@@ -11,13 +11,13 @@
 // result of the setup and an argument of the finish).
 
 import type { ContainerSpec } from "../spec.ts";
-import { DEFAULT_PATH } from "./identity.ts";
-import { HeapMemory, ProgramBuilder, type ProgramMemory, type SyscallProgram } from "./program.ts";
+import { candidatesFor } from "./identity.ts";
+import { ProgramBuilder, type SyscallProgram } from "./program.ts";
 import { writeSetup } from "./setup_program.ts";
 import { writeFinish } from "./finish_program.ts";
 import type { InitContext } from "./init_context.ts";
 
-/** What the init runs: the two programs and where INIT may be, in the programs' memory. */
+/** What the init runs: the two programs and where INIT may be (C strings in their memory). */
 export interface InitPrograms {
   /** pid 1, right after fork: mounts, root, hostname, network. */
   readonly setup: SyscallProgram;
@@ -33,13 +33,12 @@ export interface InitPrograms {
   readonly names: () => { readonly name: string; readonly candidates: readonly string[] };
 }
 
-/** Writes the programs for `spec` into `memory` (the JavaScript heap unless given). */
+/** Writes the programs for `spec`. */
 export function prepareInit(
   spec: ContainerSpec,
   context: InitContext,
-  memory: ProgramMemory = new HeapMemory(),
 ): InitPrograms {
-  const p = new ProgramBuilder(memory);
+  const p = new ProgramBuilder();
   const gate = writeSetup(p, spec, context);
   const setup = p.end();
   writeFinish(p, spec, context, gate);
@@ -55,12 +54,4 @@ export function prepareInit(
     candidates: candidates.map((c) => p.address(p.cstr(c))),
     names: () => ({ name, candidates }),
   };
-}
-
-/** The paths execvp would try for `name`: itself when it holds a slash, else along PATH. */
-export function candidatesFor(name: string, env: readonly string[]): string[] {
-  if (name === "") return [];
-  if (name.includes("/")) return [name];
-  const path = env.find((e) => e.startsWith("PATH="))?.slice(5) ?? DEFAULT_PATH;
-  return path.split(":").map((dir) => `${dir || "."}/${name}`);
 }

@@ -87,12 +87,6 @@ export interface ProgramFailure {
   readonly meta: CallMeta;
 }
 
-/** Memory for a program: zeroed, 8-byte aligned pieces whose addresses never change. */
-export interface ProgramMemory {
-  /** `size` bytes and their address; throws when there is no room. */
-  allocate(size: number): { bytes: Uint8Array; address: number };
-}
-
 /** Slots per entry in the code array. */
 const STRIDE = 13;
 const SLOT = {
@@ -134,14 +128,17 @@ export class SyscallProgram {
   }
 }
 
-/** Program memory on the JavaScript heap, for programs run by this process or its later forks. */
-export class HeapMemory implements ProgramMemory {
+/**
+ * A program's memory: zeroed, 8-byte aligned pieces of ArrayBuffers whose addresses never
+ * change, on the JavaScript heap (a forked child has its copy where the parent had it).
+ */
+class Memory {
   readonly #blocks: Uint8Array[] = [];
   #block: Uint8Array | null = null;
   #address = 0;
   #used = 0;
 
-  /** See {@link ProgramMemory.allocate}. */
+  /** `size` bytes and their address. */
   allocate(size: number): { bytes: Uint8Array; address: number } {
     const rounded = Math.max((size + 7) & ~7, 8);
     if (rounded > BLOCK / 4) {
@@ -163,7 +160,7 @@ export class HeapMemory implements ProgramMemory {
 
 /** Writes programs down, call by call; each `end()` closes one. They share memory and registers. */
 export class ProgramBuilder {
-  readonly memory: ProgramMemory;
+  readonly #memory = new Memory();
   #code: number[] = [];
   #fallbacks: number[] = [];
   /** Each entry's options (or, for a hook, its step), made into CallMeta only when asked for. */
@@ -175,15 +172,8 @@ export class ProgramBuilder {
   readonly #encoder = new TextEncoder();
   #scratch = new Uint8Array(256);
   #registerCount = 0;
-  /** The register file, in the program's memory. */
-  readonly registers: Float64Array;
-
-  /** Builds a writer over `memory` (the JavaScript heap unless given). */
-  constructor(memory: ProgramMemory = new HeapMemory()) {
-    this.memory = memory;
-    const file = memory.allocate(REGISTERS * 8).bytes;
-    this.registers = new Float64Array(file.buffer, file.byteOffset, REGISTERS).fill(-1);
-  }
+  /** The register file the programs share. */
+  readonly registers = new Float64Array(REGISTERS).fill(-1);
 
   /** A new register for a call's result; it holds -1 until set. */
   register(): Register {
@@ -192,7 +182,7 @@ export class ProgramBuilder {
   }
 
   #allocate(size: number): Uint8Array {
-    const { bytes, address } = this.memory.allocate(size);
+    const { bytes, address } = this.#memory.allocate(size);
     this.#addresses.set(bytes, address);
     return bytes;
   }
@@ -295,7 +285,7 @@ export class ProgramBuilder {
     return this;
   }
 
-  /** Closes the program written since the last end(): its code goes into the program's memory. */
+  /** Closes the program written since the last end(). */
   end(): SyscallProgram {
     const length = this.#code.length / STRIDE;
     // Fallback indices count from the program's start: they follow its entries.
@@ -305,9 +295,6 @@ export class ProgramBuilder {
       if (code[at]! >= 0) code[at] = length + code[at]!;
     }
     code.push(...this.#fallbacks);
-    const bytes = this.#allocate(code.length * 8);
-    const view = new Float64Array(bytes.buffer, bytes.byteOffset, code.length);
-    view.set(code);
     const described = this.#meta;
     const describe = (i: number): CallMeta => {
       const m = described[i]!;
@@ -322,7 +309,7 @@ export class ProgramBuilder {
     this.#code = [];
     this.#fallbacks = [];
     this.#meta = [];
-    return new SyscallProgram(view, length, this.registers, describe);
+    return new SyscallProgram(new Float64Array(code), length, this.registers, describe);
   }
 }
 

@@ -2,7 +2,8 @@
 
 import assert from "node:assert/strict";
 import { ProgramBuilder, runProgram, type SyscallSeam } from "./program.ts";
-import { candidatesFor, prepareInit } from "./init_program.ts";
+import { prepareInit } from "./init_program.ts";
+import { candidatesFor } from "./identity.ts";
 import { buildSpec } from "../options.ts";
 
 /** A seam that records each call and answers from a script: a number, or -errno. */

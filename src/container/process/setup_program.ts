@@ -13,6 +13,7 @@
 
 import { MNT_DETACH, MS, O } from "../../../ffi/sys.ts";
 import { SYSCALL_NUMBERS } from "../../../ffi/raw_calls.ts";
+import { ifreq } from "../../../ffi/structs.ts";
 import { ETC_STAGING, type MountStep, planMounts } from "../mounts.ts";
 import type { ContainerSpec } from "../spec.ts";
 import type { CallOptions, ProgramBuilder, Register } from "./program.ts";
@@ -357,8 +358,7 @@ class SetupWriter {
       syscall: "socket",
       result: sock,
     });
-    const req = new Uint8Array(40); // struct ifreq
-    req.set(new TextEncoder().encode("lo"));
+    const req = ifreq("lo");
     new DataView(req.buffer).setUint16(16, IFF_UP | IFF_LOOPBACK | IFF_RUNNING, true);
     p.call(nr.ioctl, [sock, SIOCSIFFLAGS, p.bytes(req)], { ...named, syscall: "ioctl" });
     p.call(nr.close, [sock], { ...named, syscall: "close" });
