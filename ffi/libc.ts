@@ -195,10 +195,24 @@ export const LIBC_SYMBOLS = {
 export type LibcSymbols = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 
 /**
- * The libc functions, shared by every wrapper in ffi/. Each is bound on first
- * use: Deno compiles a call trampoline per synchronous symbol (about 0.15 ms
- * each), so binding all of them up front would cost every start of the
- * program several milliseconds for functions that run rarely or never.
+ * The functions called per frame or per event by the network, or by the children for every
+ * system call: Deno compiles a call trampoline for each of these (fast calls, about 0.2 to 0.7
+ * ms of compiling apiece, when first used).
+ */
+const FAST_SYMBOLS: ReadonlySet<string> = new Set([
+  "read",
+  "writev",
+  "ppoll",
+  "sendto",
+  "recvfrom",
+  "syscall3",
+  "syscall6",
+]);
+
+/**
+ * The libc functions, shared by every wrapper in ffi/. Each is bound on first use. Those in
+ * {@link FAST_SYMBOLS} get Deno's compiled fast calls; the others, called a few times per start
+ * at most, are bound so that Deno compiles nothing for them (see {@link bindWithoutTrampoline}).
  */
 export const libc: LibcSymbols = {} as LibcSymbols;
 /** The functions made as raw system calls through one binding (see raw_calls.ts). */
@@ -208,16 +222,66 @@ for (const name of Object.keys(LIBC_SYMBOLS) as (keyof typeof LIBC_SYMBOLS)[]) {
     configurable: true,
     enumerable: true,
     get() {
+      let bound;
       if (RAW_CALL_NAMES.has(name)) {
         raw ??= rawCalls(libc.syscall6 as unknown as RawSyscall);
-        Object.defineProperty(libc, name, { value: raw[name], enumerable: true });
-        return raw[name];
+        bound = raw[name];
+      } else if (FAST_SYMBOLS.has(name)) {
+        bound = Deno.dlopen("libc.so.6", { [name]: LIBC_SYMBOLS[name] }).symbols[name];
+      } else {
+        bound = bindWithoutTrampoline(name, LIBC_SYMBOLS[name]);
       }
-      const bound = Deno.dlopen("libc.so.6", { [name]: LIBC_SYMBOLS[name] }).symbols[name];
       Object.defineProperty(libc, name, { value: bound, enumerable: true });
       return bound;
     },
   });
+}
+
+/**
+ * Binds `name` on Deno's general call path, which compiles nothing: Deno compiles a fast-call
+ * trampoline for every symbol whose types allow it, and a struct in the signature does not.
+ * The result is declared as a struct of its one scalar, which the C calling conventions of
+ * x86-64 and aarch64 return in the same register as the scalar itself; the struct's bytes are
+ * read back here. Each call costs a microsecond or two more, which rare calls do not notice.
+ * Thread-pool (nonblocking) symbols compile nothing already and are bound as declared.
+ */
+function bindWithoutTrampoline(name: string, symbol: Deno.ForeignFunction): unknown {
+  const result = symbol.result;
+  if (symbol.nonblocking || typeof result !== "string" || result === "void") {
+    return Deno.dlopen("libc.so.6", { [name]: symbol }).symbols[name];
+  }
+  const general = Deno.dlopen("libc.so.6", {
+    [name]: { ...symbol, result: { struct: [result] } },
+  }).symbols[name] as (...args: unknown[]) => Uint8Array<ArrayBuffer>;
+  const read = scalarReader(result);
+  return (...args: unknown[]) => read(new DataView(general(...args).buffer));
+}
+
+/** Reads a scalar result of type `type` from the start of its struct's bytes. */
+function scalarReader(type: Deno.NativeResultType): (v: DataView) => unknown {
+  switch (type) {
+    case "i32":
+      return (v) => v.getInt32(0, true);
+    case "u32":
+      return (v) => v.getUint32(0, true);
+    case "pointer":
+      return (v) => Deno.UnsafePointer.create(v.getBigUint64(0, true));
+    case "i64":
+    case "isize":
+      return (v) => safeNumber(v.getBigInt64(0, true));
+    case "u64":
+    case "usize":
+      return (v) => safeNumber(v.getBigUint64(0, true));
+    default:
+      throw new Error(`libc: no general binding for a ${String(type)} result`);
+  }
+}
+
+/** A 64-bit result as Deno gives it: a number when exact, a bigint otherwise. */
+function safeNumber(n: bigint): number | bigint {
+  return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(n)
+    : n;
 }
 
 /** Binds `names` now rather than on first use (see {@link libc}). */
@@ -247,5 +311,12 @@ export const LATE_CHILD_SYMBOLS = [
 
 /** Reads errno of the calling thread: call it right after the failing call, on the same thread. */
 export function lastErrno(): number {
-  return new Deno.UnsafePointerView(libc.__errno_location()!).getInt32();
+  errnoView ??= new Deno.UnsafePointerView(libc.__errno_location()!);
+  return errnoView.getInt32();
 }
+
+/**
+ * errno of the thread that runs this module's JavaScript: its address is fixed for the thread
+ * (a Worker has its own module instance), and a forked child has it at the same address.
+ */
+let errnoView: Deno.UnsafePointerView | null = null;

@@ -214,25 +214,28 @@ export function writeMapsWithHelpers(pid: number, mapping: IdMapping): void {
   }
   for (const { tool, child, errRead } of started) {
     const { status } = waitpid(child);
-    // The helper has exited: what it said is in the pipe, and no one else writes there.
-    const said = new Uint8Array(4096);
-    setNonBlocking(errRead, true);
-    let n = 0;
-    try {
-      n = read(errRead, said);
-    } catch {
-      // nothing to read
-    } finally {
-      close(errRead);
-    }
     if (status.code !== 0 && failure === null) {
-      const why = new TextDecoder().decode(said.subarray(0, Math.max(n, 0))).trim()
-        .split("\n").pop() ?? "";
+      const why = helperSaid(errRead);
       const how = status.code === null ? `signal ${status.signal}` : `exit ${status.code}`;
       failure = new Error(
         `${tool} failed for pid ${pid}: ${why || how}; check /etc/subuid and /etc/subgid`,
       );
     }
+    close(errRead);
   }
   if (failure !== null) throw failure;
+}
+
+/** The last line a helper that has exited wrote to its stderr pipe (`fd`), or "". */
+function helperSaid(fd: number): string {
+  // It has exited: what it said is in the pipe, and no one else writes there.
+  const said = new Uint8Array(4096);
+  setNonBlocking(fd, true);
+  let n = 0;
+  try {
+    n = read(fd, said);
+  } catch {
+    // nothing to read
+  }
+  return new TextDecoder().decode(said.subarray(0, Math.max(n, 0))).trim().split("\n").pop() ?? "";
 }

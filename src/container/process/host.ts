@@ -244,9 +244,16 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
     for (const fd of stdio.hostEnds) if (fd !== null) close(fd);
     runChild(programs, child);
   }
+  mark("namespaces created");
+  // The helpers first: they are what the child waits for.
+  let mapsFailed: unknown = null;
+  try {
+    if (spec.idMapping.helpers) writeMapsWithHelpers(pid, spec.idMapping);
+  } catch (e) {
+    mapsFailed = e;
+  }
   close(child);
   for (const fd of stdio.toClose) close(fd);
-  mark("namespaces created");
 
   const channel = new Channel(host);
   const reaped = waitpidAsync(pid);
@@ -260,8 +267,8 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
   };
 
   try {
+    if (mapsFailed !== null) throw mapsFailed;
     options.onForked?.(pid);
-    if (spec.idMapping.helpers) writeMapsWithHelpers(pid, spec.idMapping);
     send(host, { t: "maps", own: ownMaps(spec.idMapping), tap: spec.network.mode === "tap" });
     mark("id maps written");
   } catch (e) {
