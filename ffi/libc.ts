@@ -196,10 +196,12 @@ export type LibcSymbols = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 
 /**
  * The functions called per frame or per event by the network, or by the children for every
- * system call: Deno compiles a call trampoline for each of these (fast calls, about 0.2 to 0.7
- * ms of compiling apiece, when first used).
+ * system call, and fork (between the pages it makes inheritable and the fork itself, nothing
+ * may allocate: the general call path makes its result an ArrayBuffer). Deno compiles a call
+ * trampoline for each of these (fast calls, about 0.2 to 0.7 ms of compiling apiece).
  */
 const FAST_SYMBOLS: ReadonlySet<string> = new Set([
+  "fork",
   "read",
   "writev",
   "ppoll",
