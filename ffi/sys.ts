@@ -194,6 +194,18 @@ export function pathExists(path: string): boolean {
   return libc.access(cstr(path), 0) === 0;
 }
 
+/**
+ * Whether `path` is a directory (or a link to one), without an exception either way: an
+ * O_PATH open, which needs no permission on the directory itself. Deno.statSync costs about
+ * 0.3 ms the first time a process calls it.
+ */
+export function isDirectory(path: string): boolean {
+  const fd = libc.open(cstr(path), O.PATH | O.DIRECTORY | O.CLOEXEC, 0);
+  if (fd < 0) return false;
+  libc.close(fd);
+  return true;
+}
+
 /** Whether the caller may execute `path` (access(2) with X_OK), without an exception either way. */
 export function isExecutable(path: string): boolean {
   return libc.access(cstr(path), 1) === 0;

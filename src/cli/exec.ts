@@ -76,7 +76,7 @@ export async function execCommand(
       user,
       groups: [user.gid],
       capabilities: caps,
-      seccomp: defaultSeccompProgram(caps),
+      seccomp: await defaultSeccompProgram(caps),
       terminal: o.has("tty") ? windowSize() : null,
     }, { stillInit: () => processStartTime(record.pid!) === record.pidStart });
   } catch (e) {

@@ -91,6 +91,14 @@ export async function runCommand(
       getEnv: (k) => Deno.env.get(k),
       stdinIsTerminal: tty,
     });
+    if (request.seccompProfile !== null) {
+      const { loadSeccompProfile } = await import("./seccomp_option.ts");
+      const seccomp = loadSeccompProfile(
+        request.seccompProfile,
+        request.container.capabilities ?? 0n,
+      );
+      request = { ...request, container: { ...request.container, seccomp } };
+    }
   } catch (e) {
     if (e instanceof UsageError) {
       printError(e.message);
@@ -164,7 +172,7 @@ export async function runCommand(
         args: request.argv.slice(1),
       };
     }
-    const { spec, warning } = buildSpec(options);
+    const { spec, warning } = await buildSpec(options);
     mark("spec built");
     if (warning !== null) printError(`warning: ${warning}`);
     let cgroup: ContainerCgroup | null = null;

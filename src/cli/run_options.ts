@@ -1,8 +1,6 @@
 // The options of the original command line and of `run`, and their translation into ContainerOptions.
 
 import { ALL_CAPABILITIES, CapabilityError, resolveCapabilities } from "../container/caps.ts";
-import { compileProfile, parseProfile, SeccompProfileError } from "../container/seccomp/profile.ts";
-import { hostArch } from "../container/seccomp/default.ts";
 import type { ContainerOptions, NetworkOptions } from "../container/options.ts";
 import type { MountSpec } from "../container/spec.ts";
 import { parsePublish } from "../net/host/port_mapping.ts";
@@ -167,6 +165,11 @@ export interface RunRequest {
   readonly container: Omit<ContainerOptions, "root" | "command"> & { root?: string };
   readonly argv: string[];
   readonly tty: boolean;
+  /**
+   * A seccomp profile (Docker's JSON) to compile for the container, by path, or null: its
+   * compiler loads only when one is given (see seccomp_option.ts).
+   */
+  readonly seccompProfile: string | null;
 }
 
 /** Translates parsed options and the positional words into a run request. */
@@ -200,12 +203,13 @@ export function toRunRequest(
     if (e instanceof CapabilityError) throw new UsageError(e.message);
     throw e;
   }
-  let seccomp: Uint8Array | null | undefined = undefined;
+  // undefined: the default filter; null: none; a string: the profile at that path.
+  let seccomp: string | null | undefined = undefined;
   for (const opt of listOption(o, "security-opt")) {
     if (opt === "seccomp=unconfined" || opt === "seccomp:unconfined") {
       seccomp = null;
     } else if (opt.startsWith("seccomp=") || opt.startsWith("seccomp:")) {
-      seccomp = loadSeccompProfile(opt.slice("seccomp=".length), capabilities);
+      seccomp = opt.slice("seccomp=".length);
     } else if (opt === "no-new-privileges" || opt === "no-new-privileges:true") {
       // always on
     } else {
@@ -238,29 +242,13 @@ export function toRunRequest(
     capabilities,
     maskPaths: !privileged,
     ...(limits ? { limits } : {}),
-    ...(seccomp !== undefined ? { seccomp } : {}),
+    ...(seccomp === null ? { seccomp } : {}),
     ...(root !== undefined ? { root } : {}),
     ...(hostname !== undefined ? { hostname } : {}),
     ...(workdir !== undefined ? { cwd: workdir } : {}),
     ...(user !== undefined ? { user: parseUser(user) } : {}),
   };
-  return { container, argv: rest, tty };
-}
-
-/** Reads and compiles a seccomp profile in Docker's JSON format for this machine. */
-export function loadSeccompProfile(path: string, capabilities: bigint): Uint8Array {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch (e) {
-    throw new UsageError(`cannot read seccomp profile "${path}": ${(e as Error).message}`);
-  }
-  try {
-    return compileProfile(parseProfile(text), { arch: hostArch(), capabilities });
-  } catch (e) {
-    if (e instanceof SeccompProfileError) throw new UsageError(`"${path}": ${e.message}`);
-    throw e;
-  }
+  return { container, argv: rest, tty, seccompProfile: seccomp ?? null };
 }
 
 /** The network options from the command line. */

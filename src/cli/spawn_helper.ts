@@ -30,7 +30,7 @@ export async function runSpawnHelper(reexecArgs: readonly string[]): Promise<num
   const control = (line: string) =>
     Deno.stderr.writeSync(encoder.encode(CONTROL_PREFIX + line + "\n"));
   try {
-    const { spec } = buildSpec(options);
+    const { spec } = await buildSpec(options);
     // INIT's stderr goes through a pipe so that the control line is surely first on ours.
     const running = await startContainer(spec, {
       stdin: "inherit",

@@ -140,7 +140,7 @@ export class Container {
       if (o.tty) throw new NotSingleThreadedError();
       return await spawnThroughHelper({ ...o, ...stdio });
     }
-    const { spec } = buildSpec(o);
+    const { spec } = await buildSpec(o);
     const cgroup = o.limits
       ? ContainerCgroup.create(o.limits, `paranoid-${crypto.randomUUID()}`)
       : null;

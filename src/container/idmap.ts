@@ -2,6 +2,7 @@
 
 import {
   close,
+  isDirectory,
   isExecutable,
   O,
   open,
@@ -94,14 +95,9 @@ export function findHostExecutable(name: string): string | null {
     if (dir === "") continue;
     // access(2) first: a miss costs no exception (each thrown one costs about 0.1 ms).
     const path = `${dir}/${name}`;
-    if (!isExecutable(path)) continue;
-    try {
-      if (Deno.statSync(path).isFile) {
-        found = path;
-        break;
-      }
-    } catch {
-      // gone meanwhile
+    if (isExecutable(path) && !isDirectory(path)) {
+      found = path;
+      break;
     }
   }
   hostExecutables.set(name, found);

@@ -1,5 +1,6 @@
 // The user-facing container options and their translation into a complete ContainerSpec.
 
+import { isDirectory } from "../../ffi/sys.ts";
 import { DOCKER_DEFAULT_CAPABILITY_MASK } from "./caps.ts";
 import { detectIdMapping } from "./idmap.ts";
 import { DEFAULT_PATH } from "./process/identity.ts";
@@ -106,11 +107,13 @@ const WORDS = [
   "pouty",
 ];
 
-/** A short generated hostname such as "misty-4f2a". */
+/**
+ * A short generated hostname such as "misty-4f2a". It only tells containers apart, so
+ * Math.random serves (the first use of crypto's generator costs a start about 0.2 ms).
+ */
 export function generateHostname(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(3));
-  const word = WORDS[bytes[0]! % WORDS.length]!;
-  return `${word}-${((bytes[1]! << 8) | bytes[2]!).toString(16).padStart(4, "0")}`;
+  const word = WORDS[Math.floor(Math.random() * WORDS.length)]!;
+  return `${word}-${Math.floor(Math.random() * 0x10000).toString(16).padStart(4, "0")}`;
 }
 
 /** Checks a hostname as sethostname and RFC 1123 accept it; returns an error message or null. */
@@ -135,18 +138,22 @@ export class ContainerConfigError extends Error {
 }
 
 /** Builds the complete spec, checking what can be checked on the host first. */
-export function buildSpec(o: ContainerOptions): { spec: ContainerSpec; warning: string | null } {
+export async function buildSpec(
+  o: ContainerOptions,
+): Promise<{ spec: ContainerSpec; warning: string | null }> {
   let root: string;
   try {
     root = Deno.realPathSync(o.root);
   } catch {
     throw new ContainerConfigError(`root ${JSON.stringify(o.root)} does not exist`);
   }
-  if (!Deno.statSync(root).isDirectory) {
+  if (!isDirectory(root)) {
     throw new ContainerConfigError(`root ${JSON.stringify(o.root)} is not a directory`);
   }
+  // A generated name is valid by construction (and compiling the check's pattern costs more
+  // than the rest of the name's work together).
   const hostname = o.hostname ?? generateHostname();
-  const problem = hostnameProblem(hostname);
+  const problem = o.hostname === undefined ? null : hostnameProblem(hostname);
   if (problem) throw new ContainerConfigError(problem);
   const uid = Deno.uid() ?? 0;
   const gid = Deno.gid() ?? 0;
@@ -219,7 +226,7 @@ export function buildSpec(o: ContainerOptions): { spec: ContainerSpec; warning: 
     capabilities,
     capabilitySets: o.capabilitySets ?? null,
     noNewPrivileges: o.noNewPrivileges ?? true,
-    seccomp: o.seccomp === undefined ? defaultSeccompProgram(capabilities) : o.seccomp,
+    seccomp: o.seccomp === undefined ? await defaultSeccompProgram(capabilities) : o.seccomp,
     maskPaths: o.maskPaths ?? true,
     idMapping: mapping,
     startGate: o.startGate ?? null,

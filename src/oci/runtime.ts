@@ -107,8 +107,11 @@ export function loadBundle(bundle: string): TranslatedConfig {
 }
 
 /** Builds the ContainerSpec for a translated config, with the start gate at `gate`. */
-export function specFor(t: TranslatedConfig, gate: string | null): ContainerSpec {
-  const { spec } = buildSpec({ ...t.options, startGate: gate });
+export async function specFor(
+  t: TranslatedConfig,
+  gate: string | null,
+): Promise<ContainerSpec> {
+  const { spec } = await buildSpec({ ...t.options, startGate: gate });
   if (t.idMappings !== null) {
     const problem = idMappingProblem(t.idMappings, spec.idMapping);
     if (problem) throw problem;
@@ -184,10 +187,14 @@ function freshRecord(id: string, bundle: string, t: TranslatedConfig): OciRecord
 }
 
 /** Claims the id, makes the gate and writes the "creating" record; the config is checked first. */
-function prepare(store: StateStore, id: string, o: CreateOptions): TranslatedConfig {
+async function prepare(
+  store: StateStore,
+  id: string,
+  o: CreateOptions,
+): Promise<TranslatedConfig> {
   StateStore.checkId(id);
   const t = loadBundle(o.bundle);
-  specFor(t, null); // every check that can be made before claiming the id
+  await specFor(t, null); // every check that can be made before claiming the id
   for (const w of t.warnings) warn(w);
   store.claim(id);
   try {
@@ -219,7 +226,7 @@ export async function createContainer(
   o: CreateOptions,
   globalArgs: readonly string[],
 ): Promise<void> {
-  const t = prepare(store, id, o);
+  const t = await prepare(store, id, o);
   if (t.terminal && o.consoleSocket === null) {
     store.remove(id);
     throw new OciConfigError("process.terminal needs --console-socket for a detached container");
@@ -286,7 +293,7 @@ export async function holdContainer(
   let running: RunningContainer;
   try {
     t = loadBundle(record.bundle);
-    const spec = specFor(t, store.gate(id));
+    const spec = await specFor(t, store.gate(id));
     applyRlimits(t);
     running = await startContainer(spec, {
       stdin: "inherit",
@@ -455,7 +462,7 @@ export async function runContainer(
   reexecArgs: readonly string[],
 ): Promise<number> {
   ensureSingleThreaded(reexecArgs);
-  const t = prepare(store, id, o);
+  const t = await prepare(store, id, o);
   if (t.terminal && o.consoleSocket === null && !Deno.stdin.isTerminal()) {
     store.remove(id);
     throw new OciConfigError("process.terminal needs a terminal on stdin or --console-socket");

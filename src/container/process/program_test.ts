@@ -106,10 +106,10 @@ Deno.test("program: strings are NUL-terminated, written once, and stay where the
   assert.throws(() => p.call(1, [new Uint8Array(4)], { step: "x", syscall: "write" }));
 });
 
-Deno.test("init program: host paths are opened before the chroot, targets are container paths", () => {
+Deno.test("init program: host paths are opened before the chroot, targets are container paths", async () => {
   const root = Deno.makeTempDirSync();
   try {
-    const { spec } = buildSpec({
+    const { spec } = await buildSpec({
       root,
       command: "sh",
       network: false,

@@ -4,13 +4,13 @@ import assert from "node:assert/strict";
 import { defaultSeccompProgram } from "./cache.ts";
 import { compileDefaultProfile, hostArch } from "./default.ts";
 
-Deno.test("seccomp cache: stores the compiled program, serves it again and prunes old keys", () => {
+Deno.test("seccomp cache: stores the compiled program, serves it again and prunes old keys", async () => {
   const home = Deno.makeTempDirSync({ prefix: "paranoid-cache-" });
   const before = Deno.env.get("XDG_CACHE_HOME");
   Deno.env.set("XDG_CACHE_HOME", home);
   try {
     const dir = `${home}/paranoid/seccomp`;
-    const first = defaultSeccompProgram(0x1n);
+    const first = await defaultSeccompProgram(0x1n);
     assert.deepEqual(first, compileDefaultProfile(0x1n, hostArch()));
     const stored = [...Deno.readDirSync(dir)].map((e) => e.name);
     assert.equal(stored.length, 1);
@@ -18,7 +18,7 @@ Deno.test("seccomp cache: stores the compiled program, serves it again and prune
     // Served from the file: a program written there under the same key comes back as it is.
     const marker = new Uint8Array(16).fill(7);
     Deno.writeFileSync(`${dir}/${stored[0]}`, marker);
-    assert.deepEqual(defaultSeccompProgram(0x1n), marker);
+    assert.deepEqual(await defaultSeccompProgram(0x1n), marker);
     // A program of another key is removed when a new one is stored, once a day old; a
     // recent one (another copy of paranoid in use) stays.
     const old = `${dir}/${hostArch()}-00000000-1.bpf`;
@@ -27,7 +27,7 @@ Deno.test("seccomp cache: stores the compiled program, serves it again and prune
     Deno.writeFileSync(recent, marker);
     const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
     Deno.utimeSync(old, twoDaysAgo, twoDaysAgo);
-    defaultSeccompProgram(0x3n);
+    await defaultSeccompProgram(0x3n);
     const after = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
     assert.equal(after.length, 3, after.join(", "));
     assert.ok(after.every((n) => !n.includes("-00000000-")), after.join(", "));

@@ -476,9 +476,6 @@ const SYSCALLS: SeccompSyscall[] = [
  * DEFAULT_PROFILE.defaultAction; // "SCMP_ACT_ERRNO"
  * ```
  */
-/** Where {@link DEFAULT_PROFILE} is defined: a changed profile changes this file. */
-export const DEFAULT_PROFILE_SOURCE: string = import.meta.url;
-
 export const DEFAULT_PROFILE: SeccompProfile = {
   defaultAction: "SCMP_ACT_ERRNO",
   defaultErrnoRet: 1,
