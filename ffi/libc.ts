@@ -181,6 +181,19 @@ export const LIBC_SYMBOLS = {
     parameters: ["buffer", "buffer", "buffer", "pointer", "buffer", "buffer"],
     result: "i32",
   },
+  // int posix_spawn(...), on the thread pool
+  posix_spawnAsync: {
+    name: "posix_spawn",
+    parameters: ["buffer", "buffer", "buffer", "pointer", "buffer", "buffer"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // int posix_spawn_file_actions_init(posix_spawn_file_actions_t *file_actions)
+  posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
+  // int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *file_actions, int fildes, int newfildes)
+  posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  // int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *file_actions)
+  posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
   // int access(const char *pathname, int mode)
   access: { parameters: ["buffer", "i32"], result: "i32" },
   // ssize_t readlink(const char *pathname, char *buf, size_t bufsiz)

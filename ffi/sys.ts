@@ -186,7 +186,13 @@ export function waitpid(pid: number, options = 0): { pid: number; status: WaitSt
 
 /** Binds what {@link spawn} calls, so that a caller can do it while it waits for something else. */
 export function prepareSpawn(): void {
-  bindLibc(["posix_spawn"]);
+  bindLibc([
+    "posix_spawn",
+    "posix_spawnAsync",
+    "posix_spawn_file_actions_init",
+    "posix_spawn_file_actions_adddup2",
+    "posix_spawn_file_actions_destroy",
+  ]);
 }
 
 /** Whether something exists at `path` (access(2) with F_OK), without an exception either way. */
@@ -224,59 +230,94 @@ export function readLinkOrNull(path: string): string | null {
   return new TextDecoder().decode(linkBuffer.subarray(0, n));
 }
 
-/** fcntl(2): duplicate to the lowest free descriptor at or above the argument, close-on-exec. */
-const F_DUPFD_CLOEXEC = 1030;
-const EBADF = 9;
+/** sizeof(posix_spawn_file_actions_t) is 80 on 64-bit glibc; room to spare. */
+const FILE_ACTIONS_SIZE = 128;
+
+/** Three descriptors: what becomes a new process's 0, 1 and 2. */
+type Stdio3 = readonly [number, number, number];
+
+/**
+ * What one posix_spawn(3) call needs, kept referenced until it returns: the argument arrays
+ * and file actions that dup2 `stdio` onto the new process's 0, 1 and 2 (a dup2 of a
+ * descriptor onto itself clears its close-on-exec flag there).
+ */
+class SpawnCall {
+  readonly pid = new Int32Array(1);
+  readonly path: Uint8Array<ArrayBuffer>;
+  readonly args: ReturnType<typeof cstrArray>;
+  readonly envp: ReturnType<typeof cstrArray>;
+  readonly actions = new Uint8Array(FILE_ACTIONS_SIZE);
+  constructor(path: string, argv: readonly string[], env: readonly string[], stdio: Stdio3) {
+    this.path = cstr(path);
+    this.args = cstrArray(argv);
+    this.envp = cstrArray(env);
+    const r = libc.posix_spawn_file_actions_init(this.actions);
+    if (r !== 0) throw new SyscallError("posix_spawn_file_actions_init", r, path);
+    for (let target = 0; target < 3; target++) {
+      const r = libc.posix_spawn_file_actions_adddup2(this.actions, stdio[target]!, target);
+      if (r !== 0) {
+        this.#release();
+        throw new SyscallError("posix_spawn_file_actions_adddup2", r, path);
+      }
+    }
+  }
+  /** The pid, or the error that posix_spawn's result `r` names. */
+  result(r: number, path: string): number {
+    this.#release();
+    if (r !== 0) throw new SyscallError("posix_spawn", r, path);
+    return this.pid[0]!;
+  }
+  #release(): void {
+    libc.posix_spawn_file_actions_destroy(this.actions);
+  }
+}
 
 /**
  * Starts `path` with `argv` and `env` through posix_spawn(3): a vfork-style
  * clone, so no copy of this process's page tables and none of the set-up of
  * Deno.Command (several milliseconds the first time). `stdio` gives the
- * descriptors that become the new process's 0, 1 and 2: they are this process's
- * own 0, 1 and 2 for the instant of the spawn (synchronous: no JavaScript runs
- * meanwhile), since each of the file-action functions that would set them in the
- * child is a binding of its own, about 0.4 ms to compile, more than all of this.
- * Returns its pid; reap it with {@link waitpid} or {@link waitpidAsync}.
+ * descriptors that become the new process's 0, 1 and 2. The call returns once
+ * the new process has executed `path` (or failed to); returns its pid. Reap it
+ * with {@link waitpid} or {@link waitpidAsync}.
  */
 export function spawn(
   path: string,
   argv: readonly string[],
   env: readonly string[],
-  stdio: readonly [number, number, number],
+  stdio: Stdio3,
 ): number {
-  const args = cstrArray(argv);
-  const envp = cstrArray(env);
-  const pid = new Int32Array(1);
-  // This process's own 0, 1 and 2, kept aside (-1: it had none there).
-  const kept = [0, 1, 2].map((fd) => {
-    const copy = libc.fcntl(fd, F_DUPFD_CLOEXEC, 10);
-    if (copy < 0 && lastErrno() !== EBADF) throw new SyscallError("fcntl", lastErrno(), path);
-    return copy;
-  });
-  try {
-    stdio.forEach((fd, target) => {
-      if (fd !== target) dup2(fd, target);
-    });
-    const r = libc.posix_spawn(
-      new Uint8Array(pid.buffer),
-      cstr(path),
-      null,
-      null,
-      args.pointers,
-      envp.pointers,
-    );
-    if (r !== 0) throw new SyscallError("posix_spawn", r, path);
-    return pid[0]!;
-  } finally {
-    kept.forEach((copy, target) => {
-      if (copy < 0) {
-        libc.close(target);
-      } else {
-        libc.dup2(copy, target);
-        libc.close(copy);
-      }
-    });
-  }
+  const call = new SpawnCall(path, argv, env, stdio);
+  const r = libc.posix_spawn(
+    new Uint8Array(call.pid.buffer),
+    call.path,
+    call.actions,
+    null,
+    call.args.pointers,
+    call.envp.pointers,
+  );
+  return call.result(r, path);
+}
+
+/**
+ * {@link spawn} on Deno's thread pool: the calling thread goes on while the new process
+ * executes `path`, so that two processes can be started side by side.
+ */
+export async function spawnAsync(
+  path: string,
+  argv: readonly string[],
+  env: readonly string[],
+  stdio: Stdio3,
+): Promise<number> {
+  const call = new SpawnCall(path, argv, env, stdio);
+  const r = await libc.posix_spawnAsync(
+    new Uint8Array(call.pid.buffer),
+    call.path,
+    call.actions,
+    null,
+    call.args.pointers,
+    call.envp.pointers,
+  );
+  return call.result(r, path);
 }
 
 /** waitpid(2) on Deno's thread pool, for the host side. */

@@ -11,6 +11,7 @@ import {
   read,
   setNonBlocking,
   spawn,
+  spawnAsync,
   waitpid,
 } from "../../ffi/sys.ts";
 import type { IdMapping, IdRange } from "./spec.ts";
@@ -175,50 +176,59 @@ export function prepareMapHelpers(): void {
 }
 
 /**
- * Runs newuidmap and newgidmap for `pid`, side by side, and waits for both on this thread
- * (they take a few milliseconds, which a hop through the thread pool per helper only
- * lengthened); throws an Error naming the helper and its message.
+ * Runs newuidmap and newgidmap for `pid`, side by side (one started from Deno's thread pool
+ * while this thread starts the other: each start waits for its helper's execve), and waits
+ * for both on this thread (they take a millisecond or two, which a hop through the thread
+ * pool per helper only lengthened); throws an Error naming the helper and its message.
  */
-export function writeMapsWithHelpers(pid: number, mapping: IdMapping): void {
+export async function writeMapsWithHelpers(pid: number, mapping: IdMapping): Promise<void> {
   // posix_spawn starts them in well under a millisecond, where Deno.Command's first use costs
   // several.
   const devNull = open("/dev/null", O.RDWR | O.CLOEXEC);
-  const started: { tool: string; child: number; errRead: number }[] = [];
-  let failure: Error | null = null;
-  try {
-    for (
-      const [tool, ranges] of [["newuidmap", mapping.uids], ["newgidmap", mapping.gids]] as const
-    ) {
+  const helpers = ([["newuidmap", mapping.uids], ["newgidmap", mapping.gids]] as const).map(
+    ([tool, ranges]) => {
       const args = [tool, String(pid)];
       for (const r of ranges) args.push(String(r.inside), String(r.outside), String(r.count));
       const [errRead, errWrite] = pipe();
-      try {
-        started.push({
-          tool,
-          child: spawn(helperPath(tool), args, [], [devNull, devNull, errWrite]),
-          errRead,
-        });
-      } catch (e) {
-        close(errRead);
-        failure ??= new Error(`${tool} could not be started: ${(e as Error).message}`);
-      } finally {
-        close(errWrite);
-      }
-    }
-  } finally {
-    close(devNull);
+      return { tool, args, errRead, errWrite };
+    },
+  );
+  type Started = { ok: true; pid: number } | { ok: false; error: Error };
+  const [uid, gid] = helpers as [(typeof helpers)[0], (typeof helpers)[1]];
+  const first: Promise<Started> = spawnAsync(helperPath(uid.tool), uid.args, [], [
+    devNull,
+    devNull,
+    uid.errWrite,
+  ]).then((pid) => ({ ok: true, pid }), (error: Error) => ({ ok: false, error }));
+  let second: Started;
+  try {
+    second = {
+      ok: true,
+      pid: spawn(helperPath(gid.tool), gid.args, [], [devNull, devNull, gid.errWrite]),
+    };
+  } catch (e) {
+    second = { ok: false, error: e as Error };
   }
-  for (const { tool, child, errRead } of started) {
-    const { status } = waitpid(child);
+  const results = [await first, second];
+  close(devNull);
+  for (const h of helpers) close(h.errWrite);
+  let failure: Error | null = null;
+  results.forEach((r, i) => {
+    const h = helpers[i]!;
+    if (!r.ok) {
+      failure ??= new Error(`${h.tool} could not be started: ${r.error.message}`);
+      return;
+    }
+    const { status } = waitpid(r.pid);
     if (status.code !== 0 && failure === null) {
-      const why = helperSaid(errRead);
+      const why = helperSaid(h.errRead);
       const how = status.code === null ? `signal ${status.signal}` : `exit ${status.code}`;
       failure = new Error(
-        `${tool} failed for pid ${pid}: ${why || how}; check /etc/subuid and /etc/subgid`,
+        `${h.tool} failed for pid ${pid}: ${why || how}; check /etc/subuid and /etc/subgid`,
       );
     }
-    close(errRead);
-  }
+  });
+  for (const h of helpers) close(h.errRead);
   if (failure !== null) throw failure;
 }
 

@@ -162,7 +162,7 @@ export async function runInUserNamespace(
   const got = await receiveMessageAsync(hostSock, buf);
   if (got.length > 0) {
     try {
-      if (mapping.helpers) writeMapsWithHelpers(pid, mapping);
+      if (mapping.helpers) await writeMapsWithHelpers(pid, mapping);
       send(hostSock, { t: "maps", own: ownMaps(mapping), tap: false });
     } catch (e) {
       close(hostSock);

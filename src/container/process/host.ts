@@ -245,12 +245,15 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
     runChild(programs, child);
   }
   mark("namespaces created");
-  // The helpers first: they are what the child waits for.
-  let mapsFailed: unknown = null;
+  // What the child waits for comes first: its cgroup, its maps, then the word to go on.
+  let mapsFailed: Error | null = null;
   try {
-    if (spec.idMapping.helpers) writeMapsWithHelpers(pid, spec.idMapping);
+    options.onForked?.(pid);
+    if (spec.idMapping.helpers) await writeMapsWithHelpers(pid, spec.idMapping);
+    send(host, { t: "maps", own: ownMaps(spec.idMapping), tap: spec.network.mode === "tap" });
+    mark("id maps written");
   } catch (e) {
-    mapsFailed = e;
+    mapsFailed = e as Error;
   }
   close(child);
   for (const fd of stdio.toClose) close(fd);
@@ -266,12 +269,7 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
     for (const fd of stdio.hostEnds) if (fd !== null) close(fd);
   };
 
-  try {
-    if (mapsFailed !== null) throw mapsFailed;
-    options.onForked?.(pid);
-    send(host, { t: "maps", own: ownMaps(spec.idMapping), tap: spec.network.mode === "tap" });
-    mark("id maps written");
-  } catch (e) {
+  if (mapsFailed !== null) {
     // A child that failed a step meanwhile (its namespaces) said so, and its maps failed with it.
     let said: ReturnType<typeof receive> = null;
     if (waitReadable(host, 0)) said = receiveFromChild(host);
@@ -283,7 +281,7 @@ async function startOnce(spec: ContainerSpec, options: StartOptions): Promise<Ru
     const f: StepFailed = {
       t: "error",
       step: "write the id maps",
-      syscall: (e as Error).message,
+      syscall: mapsFailed.message,
       errno: 0,
       path: null,
     };
