@@ -261,6 +261,17 @@ class SpawnCall {
       }
     }
   }
+  /** posix_spawn's arguments. */
+  arguments() {
+    return [
+      new Uint8Array(this.pid.buffer),
+      this.path,
+      this.actions,
+      null,
+      this.args.pointers,
+      this.envp.pointers,
+    ] as const;
+  }
   /** The pid, or the error that posix_spawn's result `r` names. */
   result(r: number, path: string): number {
     this.#release();
@@ -287,15 +298,7 @@ export function spawn(
   stdio: Stdio3,
 ): number {
   const call = new SpawnCall(path, argv, env, stdio);
-  const r = libc.posix_spawn(
-    new Uint8Array(call.pid.buffer),
-    call.path,
-    call.actions,
-    null,
-    call.args.pointers,
-    call.envp.pointers,
-  );
-  return call.result(r, path);
+  return call.result(libc.posix_spawn(...call.arguments()), path);
 }
 
 /**
@@ -309,15 +312,7 @@ export async function spawnAsync(
   stdio: Stdio3,
 ): Promise<number> {
   const call = new SpawnCall(path, argv, env, stdio);
-  const r = await libc.posix_spawnAsync(
-    new Uint8Array(call.pid.buffer),
-    call.path,
-    call.actions,
-    null,
-    call.args.pointers,
-    call.envp.pointers,
-  );
-  return call.result(r, path);
+  return call.result(await libc.posix_spawnAsync(...call.arguments()), path);
 }
 
 /** waitpid(2) on Deno's thread pool, for the host side. */
