@@ -37,7 +37,11 @@ else
 fi
 build_binary() {
   local target=$1 out=dist/paranoid
-  local args=(compile -A --no-config --v8-flags=--single-threaded,--no-lazy --quiet)
+  # The same as CLI_V8_FLAGS in src/container/single_thread.ts (a test holds them equal).
+  local v8_flags=--single-threaded,--no-lazy,--no-sparkplug,--invocation-count-for-maglev=1600
+  v8_flags=$v8_flags,--invocation-count-for-maglev-osr=400,--invocation-count-for-turbofan=12000
+  v8_flags=$v8_flags,--invocation-count-for-osr=2000,--invocation-count-for-early-optimization=120
+  local args=(compile -A --no-config "--v8-flags=$v8_flags" --quiet)
   if [ -n "$target" ]; then
     args+=(--target "$target")
     out="dist/paranoid-$target"

@@ -36,3 +36,20 @@ Deno.test("launcher: scripts/paranoid runs a container from the bundle and rebui
     await removeRoot(root);
   }
 });
+
+/** The V8 flags a shell script builds in its v8_flags variable, as the shell would. */
+function scriptV8Flags(path: string): string {
+  let value = "";
+  for (const line of Deno.readTextFileSync(path).split("\n")) {
+    const m = line.match(/^\s*(?:local )?v8_flags=(.*)$/);
+    if (m) value = m[1]!.replace("$v8_flags", value);
+  }
+  return value;
+}
+
+Deno.test("launcher: scripts/paranoid and scripts/compile.sh give V8 the CLI's own flags", async () => {
+  const { CLI_V8_FLAGS } = await import("../src/container/single_thread.ts");
+  assert.equal(scriptV8Flags(launcher), CLI_V8_FLAGS);
+  assert.equal(scriptV8Flags(`${here}scripts/compile.sh`), CLI_V8_FLAGS);
+  assert.match(CLI_V8_FLAGS, /^--single-threaded,/);
+});

@@ -5,8 +5,27 @@ import { execve } from "../../ffi/sys.ts";
 /** The V8 flag that keeps V8's worker threads from being started. */
 export const SINGLE_THREADED_FLAG = "--single-threaded";
 
-/** The V8 flags the CLI runs with (scripts/paranoid gives the same; see there). */
-const CLI_V8_FLAGS = `${SINGLE_THREADED_FLAG},--no-lazy`;
+/**
+ * The V8 flags the CLI runs with (scripts/paranoid and scripts/compile.sh give the same):
+ *   - --single-threaded, which fork() needs;
+ *   - --no-lazy: every function comes compiled from Deno's code cache (compiled lazily, a
+ *     start compiled some hundreds of them, in the host side and again in the child);
+ *   - no Sparkplug, and the optimizing tiers (Maglev, TurboFan, on-stack replacement) four
+ *     times later than V8's defaults. Single-threaded, V8 compiles that code on the main
+ *     thread, in the middle of a start that runs most functions a few dozen times and never
+ *     again: about 10 of a 47 ms start (`deno task bench`). The network's hot paths still
+ *     reach the optimizing tiers, after a few more packets.
+ */
+export const CLI_V8_FLAGS = [
+  SINGLE_THREADED_FLAG,
+  "--no-lazy",
+  "--no-sparkplug",
+  "--invocation-count-for-maglev=1600",
+  "--invocation-count-for-maglev-osr=400",
+  "--invocation-count-for-turbofan=12000",
+  "--invocation-count-for-osr=2000",
+  "--invocation-count-for-early-optimization=120",
+].join(",");
 
 let singleThreaded: boolean | null = null;
 
