@@ -13,8 +13,8 @@ export const SINGLE_THREADED_FLAG = "--single-threaded";
  *   - no Sparkplug, and the optimizing tiers (Maglev, TurboFan, on-stack replacement) four
  *     times later than V8's defaults. Single-threaded, V8 compiles that code on the main
  *     thread, in the middle of a start that runs most functions a few dozen times and never
- *     again: about 10 of a 47 ms start (`deno task bench`). The network's hot paths still
- *     reach the optimizing tiers, after a few more packets.
+ *     again: 1.2 ms of a 33 ms start (paired runs of the same bundle with and without). The
+ *     network's hot paths still reach the optimizing tiers, after a few more packets.
  */
 export const CLI_V8_FLAGS = [
   SINGLE_THREADED_FLAG,
