@@ -185,16 +185,27 @@ export async function writeMapsWithHelpers(pid: number, mapping: IdMapping): Pro
   // posix_spawn starts them in well under a millisecond, where Deno.Command's first use costs
   // several.
   const devNull = open("/dev/null", O.RDWR | O.CLOEXEC);
-  const helpers = ([["newuidmap", mapping.uids], ["newgidmap", mapping.gids]] as const).map(
-    ([tool, ranges]) => {
+  const helpers: { tool: string; args: string[]; errRead: number; errWrite: number }[] = [];
+  try {
+    for (
+      const [tool, ranges] of [["newuidmap", mapping.uids], ["newgidmap", mapping.gids]] as const
+    ) {
       const args = [tool, String(pid)];
       for (const r of ranges) args.push(String(r.inside), String(r.outside), String(r.count));
       const [errRead, errWrite] = pipe();
-      return { tool, args, errRead, errWrite };
-    },
-  );
+      helpers.push({ tool, args, errRead, errWrite });
+    }
+  } catch (e) {
+    // Out of descriptors: nothing was started; what was opened goes.
+    close(devNull);
+    for (const h of helpers) {
+      close(h.errRead);
+      close(h.errWrite);
+    }
+    throw e;
+  }
   type Started = { ok: true; pid: number } | { ok: false; error: Error };
-  const [uid, gid] = helpers as [(typeof helpers)[0], (typeof helpers)[1]];
+  const [uid, gid] = helpers as [(typeof helpers)[0], (typeof helpers)[0]];
   const first: Promise<Started> = spawnAsync(helperPath(uid.tool), uid.args, [], [
     devNull,
     devNull,
