@@ -1,5 +1,6 @@
 // The libc symbol table: the project's only Deno.dlopen, each parameter commented with its C type.
 
+import { SyscallError } from "./errno.ts";
 import { RAW_CALL_NAMES, rawCalls, type RawSyscall } from "./raw_calls.ts";
 
 /**
@@ -323,6 +324,15 @@ export const EARLY_CHILD_SYMBOLS = [
 export const LATE_CHILD_SYMBOLS = [
   "read",
 ] as const satisfies readonly (keyof typeof LIBC_SYMBOLS)[];
+
+/**
+ * Throws a SyscallError for `syscall` (errno from {@link lastErrno}) when `result` is negative;
+ * returns the result otherwise. For the typed wrappers of sys.ts and process.ts.
+ */
+export function check<T extends number | bigint>(result: T, syscall: string, path?: string): T {
+  if (result < 0) throw new SyscallError(syscall, lastErrno(), path);
+  return result;
+}
 
 /** Reads errno of the calling thread: call it right after the failing call, on the same thread. */
 export function lastErrno(): number {

@@ -2,7 +2,8 @@
 
 import assert from "node:assert/strict";
 import { lastErrno, libc } from "./libc.ts";
-import { close, O, open, pipe, read, SOCK, socket, spawnAsync, waitpid } from "./sys.ts";
+import { close, O, open, pipe, read, SOCK, socket } from "./sys.ts";
+import { spawnAsync, waitpid } from "./process.ts";
 import { putSockaddrIn } from "./structs.ts";
 
 Deno.test("libc: functions on the general call path return their results as the fast path did", () => {

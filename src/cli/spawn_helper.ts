@@ -9,7 +9,7 @@ import {
   PARENT_ENV,
   SPAWN_ENV,
 } from "../container/helper_spawn.ts";
-import { getppid, PR, prctl } from "../../ffi/sys.ts";
+import { getppid, PR, prctl } from "../../ffi/process.ts";
 import { readableFromFd } from "../container/streams.ts";
 
 const encoder = new TextEncoder();

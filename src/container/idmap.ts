@@ -7,13 +7,10 @@ import {
   O,
   open,
   pipe,
-  prepareSpawn,
   read,
   setNonBlocking,
-  spawn,
-  spawnAsync,
-  waitpid,
 } from "../../ffi/sys.ts";
+import { prepareSpawn, spawn, spawnAsync, waitpid } from "../../ffi/process.ts";
 import type { IdMapping, IdRange } from "./spec.ts";
 
 /** One subordinate id range from /etc/subuid or /etc/subgid. */

@@ -15,25 +15,27 @@
 import {
   chdir,
   close,
+  O,
+  open,
+  receiveMessageAsync,
+  SOCK,
+  socketpair,
+  writeAll,
+} from "../../ffi/sys.ts";
+import {
   execve,
   exitNow,
   fork,
   getppid,
   installSeccomp,
   kill,
-  O,
-  open,
   PR,
   prctl,
-  receiveMessageAsync,
   resetSignals,
   setns,
-  SOCK,
-  socketpair,
   waitpid,
   waitpidAsync,
-  writeAll,
-} from "../../ffi/sys.ts";
+} from "../../ffi/process.ts";
 import { SyscallError } from "../../ffi/errno.ts";
 import { isSingleThreaded, NotSingleThreadedError } from "./single_thread.ts";
 import { dropBoundingSet, findInPath, setCapabilities, switchUser } from "./process/identity.ts";

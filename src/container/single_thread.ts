@@ -1,6 +1,6 @@
 // V8 must run single-threaded for fork() to be safe: detect it, and re-execute the CLI with the flag when not.
 
-import { execve } from "../../ffi/sys.ts";
+import { execve } from "../../ffi/process.ts";
 
 /** The V8 flag that keeps V8's worker threads from being started. */
 export const SINGLE_THREADED_FLAG = "--single-threaded";

@@ -9,10 +9,9 @@
 // namespace's full capabilities (an exec before the maps were written would start without
 // any, and chown to the image's ids would fail). The program's stdout is forwarded.
 
+import { close, closeFrom, receiveMessageAsync, SOCK, socketpair } from "../../ffi/sys.ts";
 import {
   CLONE,
-  close,
-  closeFrom,
   execve,
   exitNow,
   fork,
@@ -20,13 +19,10 @@ import {
   getppid,
   PR,
   prctl,
-  receiveMessageAsync,
   resetSignals,
-  SOCK,
-  socketpair,
   unshare,
   waitpidAsync,
-} from "../../ffi/sys.ts";
+} from "../../ffi/process.ts";
 import {
   detectIdMapping,
   findHostExecutable,

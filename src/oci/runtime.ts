@@ -28,7 +28,8 @@ import {
 import { ensureSingleThreaded, singleThreadedCommand } from "../container/single_thread.ts";
 import type { ContainerSpec } from "../container/spec.ts";
 import { relayTerminal } from "../container/tty.ts";
-import { close, kill, O, open, read, setrlimit } from "../../ffi/sys.ts";
+import { close, O, open, read } from "../../ffi/sys.ts";
+import { kill, setrlimit } from "../../ffi/process.ts";
 import { SyscallError } from "../../ffi/errno.ts";
 import {
   idMappingProblem,

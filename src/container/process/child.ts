@@ -1,17 +1,7 @@
 // The forked child: born pid 1 in the container's new namespaces, it waits for its id maps, makes the TAP and runs the init.
 
-import {
-  CLONE,
-  close,
-  exitNow,
-  ioctl,
-  O,
-  open,
-  PR,
-  prctl,
-  unshare,
-  waitReadable,
-} from "../../../ffi/sys.ts";
+import { close, ioctl, O, open, waitReadable } from "../../../ffi/sys.ts";
+import { CLONE, exitNow, PR, prctl, unshare } from "../../../ffi/process.ts";
 import { libc } from "../../../ffi/libc.ts";
 import { ifreq } from "../../../ffi/structs.ts";
 import { offerOffloads } from "../../net/link/tun_offload.ts";

@@ -1,6 +1,6 @@
 // The finish program of a container's INIT process: standard streams, directory, seccomp, bounding set, user, capabilities, signals, the start gate.
 
-import { capsetArguments, dispositionSettable, PR } from "../../../ffi/sys.ts";
+import { capsetArguments, dispositionSettable, PR } from "../../../ffi/process.ts";
 import { SYSCALL_NUMBERS } from "../../../ffi/raw_calls.ts";
 import type { ContainerSpec } from "../spec.ts";
 import type { ProgramBuilder, Register } from "./program.ts";

@@ -13,20 +13,16 @@
 
 import { SyscallError } from "../../../ffi/errno.ts";
 import {
-  CLONE,
   close,
-  fork,
-  kill,
   O,
   open,
   pipe,
   receiveMessageAsync,
   SOCK,
   socketpair,
-  waitpidAsync,
   waitReadable,
-  type WaitStatus,
 } from "../../../ffi/sys.ts";
+import { CLONE, fork, kill, waitpidAsync, type WaitStatus } from "../../../ffi/process.ts";
 import { ownMaps, prepareMapHelpers, writeMapsWithHelpers } from "../idmap.ts";
 import { isSingleThreaded, NotSingleThreadedError } from "../single_thread.ts";
 import type { ContainerSpec } from "../spec.ts";

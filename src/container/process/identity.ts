@@ -1,7 +1,8 @@
 // The last identity steps shared by INIT and by processes joining a container: bounding set, user, capabilities, PATH.
 
 import { SyscallError } from "../../../ffi/errno.ts";
-import { capset, pathExists, PR, prctl, setgid, setgroups, setuid } from "../../../ffi/sys.ts";
+import { pathExists } from "../../../ffi/sys.ts";
+import { capset, PR, prctl, setgid, setgroups, setuid } from "../../../ffi/process.ts";
 import type { CapabilitySets } from "../spec.ts";
 
 /** The highest capability number tried; the kernel answers EINVAL past its own last one. */

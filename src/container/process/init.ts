@@ -13,19 +13,8 @@
 // 127 (INIT not found).
 
 import { SyscallError } from "../../../ffi/errno.ts";
-import {
-  close,
-  exitNow,
-  fork,
-  kill,
-  O,
-  open,
-  pathExists,
-  read,
-  signalFd,
-  waitpid,
-  writeAll,
-} from "../../../ffi/sys.ts";
+import { close, O, open, pathExists, read, writeAll } from "../../../ffi/sys.ts";
+import { exitNow, fork, kill, signalFd, waitpid } from "../../../ffi/process.ts";
 import { lastErrno, libc } from "../../../ffi/libc.ts";
 import { configureInterface, configureInterface6 } from "../netconfig.ts";
 import type { ContainerSpec } from "../spec.ts";

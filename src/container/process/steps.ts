@@ -1,7 +1,7 @@
 // Named setup steps for the forked children: a failure carries its step and reaches the host as one message.
 
 import { SyscallError } from "../../../ffi/errno.ts";
-import { exitNow } from "../../../ffi/sys.ts";
+import { exitNow } from "../../../ffi/process.ts";
 import { send } from "./messages.ts";
 
 /** A failure carrying the setup step it happened in and the exit code it implies. */

@@ -1,6 +1,7 @@
 // A terminal inside the container for INIT or an exec'd program: a pty pair from the container's devpts, the master sent to the host side.
 
-import { close, dup2, ioctl, O, open, setsid } from "../../../ffi/sys.ts";
+import { close, dup2, ioctl, O, open } from "../../../ffi/sys.ts";
+import { setsid } from "../../../ffi/process.ts";
 import { send } from "./messages.ts";
 
 const TIOCSCTTY = 0x540e;
