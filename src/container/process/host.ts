@@ -165,7 +165,6 @@ const CRASH_SIGNALS = new Set([7, /* SIGBUS */ 11 /* SIGSEGV */]);
  */
 const SETUP_TIMEOUT_MS = positiveEnv("PARANOID_SETUP_TIMEOUT_MS") ?? 20_000;
 
-
 /** A positive integer from the environment, or undefined (absent or malformed). */
 function positiveEnv(name: string): number | undefined {
   const n = Number(Deno.env.get(name));
