@@ -202,7 +202,8 @@ export async function writeMapsWithHelpers(pid: number, mapping: IdMapping): Pro
     throw e;
   }
   type Started = { ok: true; pid: number } | { ok: false; error: Error };
-  const [uid, gid] = helpers as [(typeof helpers)[0], (typeof helpers)[0]];
+  const uid = helpers[0]!;
+  const gid = helpers[1]!;
   const first: Promise<Started> = spawnAsync(helperPath(uid.tool), uid.args, [], [
     devNull,
     devNull,
